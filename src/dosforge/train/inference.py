@@ -1,0 +1,142 @@
+"""Running a model over a set of materials: predictions in original units, and validation losses.
+
+`predict_split` is what the train stage uses to write `models/<name>/test_predictions.h5` and what
+evaluation can call directly; `collect` is the shared pass that also averages the raw task losses
+(normalised space, the model-selection quantity of the paper) when a loss config is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dosforge.predictions import Predictions
+from dosforge.train.data import SplitDataset, make_loader
+
+TASK_OUTPUTS = ("dos", "epdos", "fermi", "gap")
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().float().cpu().numpy()
+
+
+@torch.no_grad()
+def collect(
+    model,
+    dataset: SplitDataset,
+    normalizer,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    loss_config=None,
+) -> tuple[Predictions, dict[str, float]]:
+    """One pass in eval mode -> (Predictions in original units with truth, mean losses per key).
+
+    The losses (only when `loss_config` is given) are `compute_losses` values averaged over
+    materials (each batch weighted by its size).
+    """
+    from dosforge.model.losses import compute_losses
+
+    model.eval()
+    processed = dataset.processed
+    n = len(dataset)
+    T = processed.dos.shape[1]
+    dos = np.full((n, T), np.nan, np.float32)
+    fermi = np.full(n, np.nan, np.float32)
+    gap = np.full(n, np.nan, np.float32)
+    epdos_by_material: list[dict[int, np.ndarray]] = [{} for _ in range(n)]
+    loss_sums: dict[str, float] = {}
+    start = 0
+    for batch in make_loader(dataset, normalizer, batch_size, shuffle=False):
+        batch = batch.to(device)
+        out = model(batch)
+        b = int(batch.num_graphs)
+        sl = slice(start, start + b)
+        if "dos" in out:
+            dos[sl] = normalizer.denorm_dos(_np(out["dos"]))
+        if "fermi" in out:
+            fermi[sl] = normalizer.denorm_fermi(_np(out["fermi"]).reshape(-1))
+        if "gap" in out:
+            gap[sl] = normalizer.denorm_gap(_np(out["gap"]).reshape(-1))
+        if "epdos" in out:
+            gz = batch.group_z.cpu().numpy()
+            rows = normalizer.denorm_epdos(_np(out["epdos"]), gz)
+            for g, (graph, z) in enumerate(zip(batch.group_graph.cpu().numpy(), gz, strict=True)):
+                epdos_by_material[start + int(graph)][int(z)] = rows[g]
+        if loss_config is not None:
+            losses = compute_losses(out, batch, loss_config, normalizer)
+            for k, v in losses.items():
+                loss_sums[k] = loss_sums.get(k, 0.0) + float(v) * b
+        start += b
+    mean_losses = {k: v / n for k, v in loss_sums.items()}
+    return _assemble(
+        processed, dataset.rows, dos, fermi, gap, epdos_by_material, epdos_pred="epdos" in model_tasks(model)
+    ), mean_losses
+
+
+def model_tasks(model) -> list[str]:
+    tasks = getattr(getattr(model, "config", None), "tasks", None)
+    return list(tasks) if tasks is not None else list(TASK_OUTPUTS)
+
+
+def _assemble(processed, rows, dos, fermi, gap, epdos_by_material, epdos_pred: bool) -> Predictions:
+    """Truth from `processed` (original units, unclipped), predictions in the same row order."""
+    ptr = [0]
+    e_true, e_pred, e_z = [], [], []
+    for k, i in enumerate(rows):
+        lo, hi = processed.epdos_ptr[i], processed.epdos_ptr[i + 1]
+        zs = processed.epdos_z[lo:hi]
+        e_true.append(processed.epdos[lo:hi])
+        e_z.append(zs)
+        T = processed.epdos.shape[1]
+        pred = np.full((hi - lo, T), np.nan, np.float32)
+        if epdos_pred:
+            for r, z in enumerate(zs):
+                if int(z) in epdos_by_material[k]:
+                    pred[r] = epdos_by_material[k][int(z)]
+        e_pred.append(pred)
+        ptr.append(ptr[-1] + (hi - lo))
+    T = processed.dos.shape[1]
+    gap_true = np.asarray(processed.gap, np.float32)[rows]
+    return Predictions(
+        ids=[processed.ids[i] for i in rows],
+        formula=[processed.formula[i] for i in rows],
+        dos_pred=dos,
+        dos_true=np.asarray(processed.dos, np.float32)[rows],
+        epdos_pred=np.concatenate(e_pred) if e_pred else np.zeros((0, T), np.float32),
+        epdos_true=np.concatenate(e_true) if e_true else np.zeros((0, T), np.float32),
+        epdos_ptr=np.asarray(ptr, np.int64),
+        epdos_z=np.concatenate(e_z).astype(np.int64) if e_z else np.zeros(0, np.int64),
+        fermi_pred=fermi,
+        fermi_true=np.asarray(processed.efermi, np.float32)[rows],
+        gap_pred=gap,
+        gap_true=gap_true,
+        is_metal=np.asarray(processed.is_metal, bool)[rows],
+    )
+
+
+def predict_split(
+    model_or_path,
+    processed,
+    ids: Sequence[str],
+    normalizer=None,
+    batch_size: int = 128,
+    device: str = "cpu",
+) -> Predictions:
+    """Predictions for `ids` of `processed`, in original units with the truth alongside.
+
+    `model_or_path`: a model directory or `best.pt` (loaded with its own normalisation statistics),
+    or a model object together with `normalizer`.
+    """
+    if isinstance(model_or_path, (str, Path)):
+        from dosforge.train.checkpoint import load_model
+
+        model, normalizer, _ = load_model(model_or_path, device=device)
+    else:
+        model = model_or_path
+        if normalizer is None:
+            raise ValueError("predict_split(model, ...) needs the normalizer the model was trained with")
+    predictions, _ = collect(model, SplitDataset(processed, ids), normalizer, batch_size=batch_size, device=device)
+    return predictions

@@ -1,0 +1,234 @@
+"""The training loop: epochs, validation, model selection (paper appendix B), checkpoints, tracking.
+
+Reproducibility: the model is initialised from `seed`; each epoch reseeds data order and dropout
+from (seed, epoch) (`dosforge.train.data.epoch_seed`), so an uninterrupted run and one resumed
+from `last.pt` take identical steps. CPU threads are fixed and deterministic algorithms requested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dosforge.metrics import wasserstein_bins
+from dosforge.train import checkpoint as ckpt
+from dosforge.train.config import TrainConfig
+from dosforge.train.data import SplitDataset, epoch_seed, make_loader
+from dosforge.train.inference import collect
+
+SPECTRAL = ("dos", "epdos")
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but no CUDA device is visible; use train.device=auto or cpu")
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def set_determinism(cfg: TrainConfig) -> None:
+    torch.set_num_threads(cfg.num_threads)
+    if cfg.deterministic:
+        # warn_only: an op without a deterministic kernel warns instead of stopping training
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """OneCycleLR per optimizer step (appendix B): 4e-5 -> 1e-3 over 25% of steps, cosine to 1e-7."""
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=cfg.max_lr,
+        total_steps=cfg.epochs * steps_per_epoch,
+        pct_start=cfg.pct_start,
+        anneal_strategy=cfg.anneal_strategy,
+        div_factor=cfg.div_factor,
+        final_div_factor=cfg.final_div_factor,
+    )
+
+
+def make_optimizer(model, cfg: TrainConfig):
+    return torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
+
+
+def selection_rule(tasks) -> str:
+    """Appendix B "Model selection": which validation quantity picks the best checkpoint.
+
+    - DOS + EPDOS (2-task): WD_DOS + WD_EPDOS on denormalised validation spectra ("wd_sum").
+    - one task: that task's validation loss ("loss:<task>").
+    - any other task set (4-task in the paper): the sum of raw, unweighted task losses ("loss_sum").
+    """
+    tasks = set(tasks)
+    if tasks == set(SPECTRAL):
+        return "wd_sum"
+    if len(tasks) == 1:
+        return f"loss:{next(iter(tasks))}"
+    return "loss_sum"
+
+
+def validation_wd(predictions) -> dict[str, float]:
+    """Mean WD (bins) of DOS over materials and of EPDOS over (material, element) pairs."""
+    out = {}
+    if np.isfinite(predictions.dos_pred).all() and len(predictions):
+        out["wd_dos"] = float(wasserstein_bins(predictions.dos_pred, predictions.dos_true).mean())
+    if np.isfinite(predictions.epdos_pred).all() and len(predictions.epdos_pred):
+        out["wd_epdos"] = float(wasserstein_bins(predictions.epdos_pred, predictions.epdos_true).mean())
+    return out
+
+
+def selection_score(tasks, val_losses: dict[str, float], val_wd: dict[str, float]) -> float:
+    rule = selection_rule(tasks)
+    if rule == "wd_sum":
+        return val_wd["wd_dos"] + val_wd["wd_epdos"]
+    if rule.startswith("loss:"):
+        return val_losses[rule.split(":", 1)[1]]
+    return sum(val_losses[t] for t in tasks)
+
+
+def _config_dict(cfg) -> dict:
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    if hasattr(cfg, "as_dict"):
+        return cfg.as_dict()
+    return dict(cfg)
+
+
+def train_model(
+    *,
+    model_config,
+    loss_config,
+    train_config: TrainConfig,
+    processed,
+    split: dict,
+    normalizer,
+    out_dir: str | Path,
+    seed: int,
+    fingerprint: str,
+    meta: dict,
+    tracker=None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    progress: bool = True,
+):
+    """Train one model; returns (model holding the best weights, summary dict).
+
+    Writes `last.pt` every epoch and `best.pt` on improvement under `out_dir`; resumes from a
+    `last.pt` whose fingerprint matches. `meta` (plain values) goes into `best.pt` for inference.
+    """
+    from dosforge.model import DOSForge
+    from dosforge.model.losses import compute_losses
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = train_config
+    set_determinism(cfg)
+    device = resolve_device(cfg)
+    tasks = list(model_config.tasks)
+    rule = selection_rule(tasks)
+
+    torch.manual_seed(seed)
+    model = DOSForge(model_config).to(device)
+    optimizer = make_optimizer(model, cfg)
+    train_ds = SplitDataset(processed, split["train"])
+    val_ds = SplitDataset(processed, split["val"])
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise ValueError(f"train and val splits must be non-empty (train {len(train_ds)}, val {len(val_ds)})")
+    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
+    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
+
+    history: list[dict] = []
+    best = {"score": math.inf, "epoch": -1}
+    start_epoch = 0
+    state = ckpt.load_last(out_dir / ckpt.LAST, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        scheduler.load_state_dict(state["scheduler_state"])
+        ckpt.restore_rng(state)
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+    elif (out_dir / ckpt.BEST).exists():
+        (out_dir / ckpt.BEST).unlink()  # a best.pt from another configuration must not survive
+
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda" else contextlib.nullcontext()
+    )
+    full_meta = dict(meta, model_config=_config_dict(model_config), tasks=tasks, selection_rule=rule, seed=seed)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(epoch_seed(seed, epoch, stream=1))  # dropout RNG depends on (seed, epoch) only
+        model.train()
+        loader = make_loader(train_ds, normalizer, cfg.batch_size, shuffle=True, seed=seed, epoch=epoch)
+        sums: dict[str, float] = {}
+        n_seen = 0
+        lr_start = optimizer.param_groups[0]["lr"]
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
+        for batch in bar:
+            batch = batch.to(device)
+            with autocast:
+                out = model(batch)
+                losses = compute_losses(out, batch, loss_config, normalizer)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            b = int(batch.num_graphs)
+            n_seen += b
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
+            bar.set_postfix(loss=f"{float(losses['total']):.4f}")
+        train_losses = {k: v / n_seen for k, v in sums.items()}
+
+        with autocast:
+            val_pred, val_losses = collect(model, val_ds, normalizer, cfg.eval_batch_size, device, loss_config)
+        val_wd = validation_wd(val_pred)
+        score = selection_score(tasks, val_losses, val_wd)
+        record = {"epoch": epoch + 1, "lr": lr_start, "score": score, "time_s": time.perf_counter() - t0}
+        record.update({f"train_{k}" if k != "total" else "train_loss": v for k, v in train_losses.items()})
+        record.update({f"val_{k}" if k != "total" else "val_loss": v for k, v in val_losses.items()})
+        record.update({f"val_{k}": v for k, v in val_wd.items()})
+        history.append(record)
+
+        if score < best["score"]:
+            best = {"score": float(score), "epoch": epoch + 1}
+            ckpt.save_best(out_dir / ckpt.BEST, model=model, meta=dict(full_meta, epoch=epoch + 1, score=float(score)))
+        ckpt.save_last(
+            out_dir / ckpt.LAST, model=model, optimizer=optimizer, scheduler=scheduler,
+            epoch=epoch, best=best, history=history, fingerprint=fingerprint,
+        )  # fmt: skip
+        if tracker is not None:
+            tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}  train {record['train_loss']:.4f}  val {record.get('val_loss', 0):.4f}"
+                f"  score({rule}) {score:.4f}  {record['time_s']:.1f}s"
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+
+    best_state = ckpt.load_checkpoint(out_dir / ckpt.BEST)
+    model.load_state_dict(best_state["model_state"])
+    model.eval()
+    summary = {
+        "tasks": tasks,
+        "selection_rule": rule,
+        "best_epoch": best["epoch"],
+        "best_score": best["score"],
+        "epochs": cfg.epochs,
+        "resumed_from_epoch": start_epoch if start_epoch else None,
+        "n_train": len(train_ds),
+        "n_val": len(val_ds),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device),
+        "train_seconds_this_process": sum(h["time_s"] for h in history[start_epoch:]),
+        "final": history[-1] if history else None,
+    }
+    return model, summary, history

@@ -1,0 +1,184 @@
+"""One model, end to end: params -> resolved configs -> training -> the model directory's files.
+
+Used by `stages/train.py` for the primary model (`params: model, train, loss, seed`) and for each
+ablation variant (`ablations.<name>` overrides `tasks`, `coupling`, `gap_head` of `model`).
+
+A model directory holds: best.pt, last.pt, history.json (per-epoch losses, lr, validation WD),
+summary.json, test_predictions.h5 (test split, original units) and mlflow_run.json.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dosforge.config import ConfigError, choice, known_keys
+from dosforge.grid import EnergyGrid
+from dosforge.io import read_json, write_json
+from dosforge.train import checkpoint as ckpt
+from dosforge.train.config import resolve_train_config
+from dosforge.train.inference import predict_split
+from dosforge.train.loop import train_model
+from dosforge.train.tracking import Tracker, git_commit
+
+ABLATION_KEYS = ("tasks", "coupling", "gap_head")  # what a variant may change; everything else is shared
+
+
+def model_section(params: dict, variant: str | None) -> dict:
+    """The `model:` section, with `ablations.<variant>` applied on top when a variant is given."""
+    section = copy.deepcopy(params.get("model") or {})
+    if variant is None:
+        return section
+    ablations = params.get("ablations") or {}
+    choice(variant, list(ablations), "ablation variant")
+    override = known_keys(dict(ablations[variant] or {}), ABLATION_KEYS, f"ablations.{variant}")
+    section.update(copy.deepcopy(override))
+    return section
+
+
+def build_model_config(section: dict):
+    from dosforge.model import ModelConfig
+
+    return ModelConfig.from_params(section)
+
+
+def build_loss_config(section: dict):
+    from dosforge.model.losses import LossConfig
+
+    return LossConfig.from_params(section)
+
+
+def training_elements(processed, ids) -> list[int]:
+    index = {mid: i for i, mid in enumerate(processed.ids)}
+    zs = set()
+    for mid in ids:
+        i = index[mid]
+        zs.update(np.unique(processed.atomic_numbers[processed.atom_ptr[i] : processed.atom_ptr[i + 1]]).tolist())
+    return sorted(int(z) for z in zs)
+
+
+def run_training(
+    params: dict,
+    *,
+    processed_dir: str | Path,
+    split_dir: str | Path,
+    out_dir: str | Path,
+    variant: str | None = None,
+    tracker: Tracker | None = None,
+    on_epoch_end=None,
+    progress: bool = True,
+) -> dict:
+    """Train the primary model (variant None) or an ablation variant; write its model directory."""
+    from dosforge.normalize import Normalizer
+    from dosforge.shards import load_processed
+
+    processed_dir, split_dir, out_dir = Path(processed_dir), Path(split_dir), Path(out_dir)
+    require_inputs(processed_dir, split_dir)
+    name = variant or "primary"
+    seed = int(params.get("seed", 0))
+    msection = model_section(params, variant)
+    model_config = build_model_config(msection)
+    loss_config = build_loss_config(params.get("loss") or {})
+    train_config = resolve_train_config(params.get("train"))
+    grid = EnergyGrid.from_params(params)
+
+    t0 = time.perf_counter()
+    processed = load_processed(processed_dir)
+    split = read_json(split_dir / "split.json")
+    norm_path = split_dir / "normalization.json"
+    normalizer = Normalizer.from_json(norm_path)
+    manifest = read_json(processed_dir / "manifest.json") if (processed_dir / "manifest.json").exists() else {}
+    load_s = time.perf_counter() - t0
+    synthetic = bool(np.asarray(processed.synthetic).any())
+
+    resolved = {
+        "name": name,
+        "variant": variant or "primary",
+        "seed": seed,
+        "model": msection,
+        "train": train_config.as_dict(),
+        "loss": params.get("loss") or {},
+        "grid": grid.as_dict(),
+    }
+    data_files = [processed_dir / "manifest.json", split_dir / "split.json", norm_path]
+    fp = ckpt.fingerprint(resolved, data_files, ckpt.library_sources())
+    meta = {
+        "name": name,
+        "normalization": read_json(norm_path),
+        "grid": grid.as_dict(),
+        "elements": training_elements(processed, split["train"]),
+        "source": str(processed.source),
+        "synthetic": synthetic,
+        "graph_params": manifest.get("graph_params", manifest.get("graph", {})),
+        "data_fingerprint": ckpt.fingerprint({}, data_files),
+    }
+
+    if tracker is not None:
+        previous = read_json(out_dir / "mlflow_run.json") if (out_dir / "mlflow_run.json").exists() else {}
+        resume_id = previous.get("run_id") if ckpt.load_last(out_dir / ckpt.LAST, fp) is not None else None
+        tags = {
+            "dvc_stage": f"ablate@{variant}" if variant else "train",
+            "variant": name,
+            "git_commit": git_commit(),
+            "data_source": meta["source"],
+            "synthetic_labels": str(synthetic).lower(),
+        }
+        tracker.start(run_name=name, tags=tags, run_id=resume_id)
+        write_json(out_dir / "mlflow_run.json", tracker.info())
+        tracker.log_params(resolved)
+
+    status = "FAILED"
+    try:
+        model, summary, history = train_model(
+            model_config=model_config,
+            loss_config=loss_config,
+            train_config=train_config,
+            processed=processed,
+            split=split,
+            normalizer=normalizer,
+            out_dir=out_dir,
+            seed=seed,
+            fingerprint=fp,
+            meta=meta,
+            tracker=tracker,
+            on_epoch_end=on_epoch_end,
+            progress=progress,
+        )
+        write_json(out_dir / "history.json", history)
+        predictions = predict_split(
+            model, processed, split["test"], normalizer, batch_size=train_config.eval_batch_size
+        )
+        predictions.save(
+            out_dir / "test_predictions.h5",
+            attrs={
+                "model": name,
+                "source": meta["source"],
+                "synthetic": synthetic,
+                "tasks": ",".join(summary["tasks"]),
+            },
+        )
+        summary.update(
+            name=name, n_test=len(predictions), synthetic_labels=synthetic, source=meta["source"], load_seconds=load_s
+        )
+        write_json(out_dir / "summary.json", summary)
+        if tracker is not None:
+            tracker.log_metrics({"best_epoch": summary["best_epoch"], "best_score": summary["best_score"]}, step=0)
+            for f in (ckpt.BEST, "history.json", "summary.json"):
+                tracker.log_artifact(out_dir / f)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if tracker is not None:
+            tracker.end(status)
+    return summary
+
+
+def require_inputs(processed_dir: Path, split_dir: Path) -> None:
+    for p in (processed_dir / "manifest.json", split_dir / "split.json", split_dir / "normalization.json"):
+        if not p.exists():
+            raise ConfigError(f"{p} is missing: run `dvc repro split` first")
