@@ -1,0 +1,123 @@
+"""The `dosforge` command line. `dosforge predict --help` documents the prediction command.
+
+Exit codes of `dosforge predict`:
+  0  every structure was predicted
+  1  some structures failed (each with its reason in the output); the others were predicted and written
+  2  usage or checkpoint error (bad arguments, checkpoint missing or unreadable, device unavailable,
+     or nothing to predict); nothing was written
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dosforge import __version__
+    from dosforge.predict import DEFAULT_CHECKPOINT, DEFAULT_MAX_ATOMS
+
+    parser = argparse.ArgumentParser(prog="dosforge", description="DOSForge: DOS, EPDOS, E_F and E_g from structure.")
+    parser.add_argument("--version", action="version", version=f"dosforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "predict",
+        help="predict DOS, EPDOS, Fermi level and band gap for structures",
+        description=(
+            "Predict DOS, EPDOS per element, Fermi level and band gap for CIF, POSCAR/CONTCAR and pymatgen "
+            "Structure JSON files, folders, globs and Materials Project ids (mp-NNN, needs MP_API_KEY). "
+            "Writes <out>/predictions.json, <out>/predictions.csv and, with --plots, <out>/plots/*.png."
+        ),
+        epilog=(
+            "exit codes: 0 all predicted; 1 some structures failed (reasons in the output, the rest written); "
+            "2 usage or checkpoint error (nothing written)"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", help="structure files, folders, globs (quote them) or MP ids")
+    p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="trained checkpoint (.pt)")
+    p.add_argument("--out", "-o", default="predictions", help="output folder")
+    p.add_argument("--batch-size", type=int, default=32, help="structures per forward pass")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--plots", action="store_true", help="also write a PNG of the DOS and EPDOS per structure")
+    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, help="reject larger cells (memory limit)")
+    p.add_argument(
+        "--keep-cell",
+        action="store_true",
+        help="feed each cell as given instead of its primitive cell (see docs/predict.md)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-structure messages")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, mp_client_factory: Callable[[], Any] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage and 0 on --help/--version
+        return int(exc.code or 0)
+    if args.command == "predict":
+        return predict_command(args, mp_client_factory)
+    parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
+    return EXIT_USAGE
+
+
+def predict_command(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | None = None) -> int:
+    from dosforge.predict import CheckpointError, load_model, resolve_inputs
+    from dosforge.predict.output import write_run
+    from dosforge.predict.result import PredictionFailure
+
+    if args.batch_size < 1 or args.max_atoms < 1:
+        return _usage_error("--batch-size and --max-atoms must be >= 1")
+    try:
+        predictor = load_model(args.checkpoint, device=args.device)
+    except (CheckpointError, RuntimeError) as exc:
+        return _usage_error(str(exc))
+    inputs, skipped = resolve_inputs(args.inputs, mp_client_factory=mp_client_factory)
+    if not inputs:
+        return _usage_error("no structures found in the given inputs")
+    outcomes = predictor.run(
+        inputs,
+        batch_size=args.batch_size,
+        primitive=not args.keep_cell,
+        max_atoms=args.max_atoms,
+        progress=not args.quiet,
+    )
+    paths = write_run(
+        args.out,
+        outcomes,
+        predictor.info,
+        skipped=skipped,
+        plots=args.plots,
+        device=str(predictor.device),
+        primitive_cell=not args.keep_cell,
+        max_atoms=args.max_atoms,
+    )
+    failures = [o for o in outcomes if isinstance(o, PredictionFailure)]
+    if not args.quiet:
+        for f in failures:
+            print(f"FAILED {f.id} ({f.source}): {f.reason}", file=sys.stderr)
+        for s in skipped:
+            print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    n_ok = len(outcomes) - len(failures)
+    note = " [checkpoint trained on SYNTHETIC tight-binding labels]" if predictor.info.synthetic else ""
+    print(
+        f"predicted {n_ok}/{len(outcomes)} structures{note}; wrote {paths['json']} and {paths['csv']}"
+        + (f" (+{len(paths) - 2} plots)" if args.plots else "")
+    )
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _usage_error(message: str) -> int:
+    print(f"dosforge predict: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Prediction for new structures: `dosforge.load_model(path).predict(structures)` and `dosforge predict`.
+
+    >>> import dosforge
+    >>> model = dosforge.load_model("models/primary/best.pt")
+    >>> [result] = model.predict(structure)           # pymatgen Structure(s)
+    >>> total, by_element = result.to_pymatgen()      # pymatgen Dos objects, ready for DosPlotter
+
+See docs/predict.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dosforge.predict.inputs import StructureInput, resolve_inputs
+from dosforge.predict.predictor import CheckpointInfo, Predictor
+from dosforge.predict.result import PredictionFailure, PredictionResult
+from dosforge.predict.validate import DEFAULT_MAX_ATOMS, StructureError, validate_structure
+
+DEFAULT_CHECKPOINT = "models/primary/best.pt"
+
+
+class CheckpointError(RuntimeError):
+    """The checkpoint is missing or unreadable; the message says how to get one."""
+
+
+def load_model(path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> Predictor:
+    """Load a checkpoint written by `dosforge.train` and return a `Predictor` on `device` ('cpu', 'cuda', 'auto')."""
+    path = Path(path)
+    if not path.is_file():
+        hint = " (train the primary model first: `dvc repro train`)" if str(path) == DEFAULT_CHECKPOINT else ""
+        raise CheckpointError(f"checkpoint not found: {path}{hint}")
+    try:
+        from dosforge.train.checkpoint import load_model as load_checkpoint
+
+        model, normalizer, meta = load_checkpoint(path)
+        info = CheckpointInfo.from_meta(meta, str(path))
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file is a checkpoint error for the user
+        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    return Predictor(model, normalizer, info, device=device)
+
+
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "DEFAULT_MAX_ATOMS",
+    "CheckpointError",
+    "CheckpointInfo",
+    "PredictionFailure",
+    "PredictionResult",
+    "Predictor",
+    "StructureError",
+    "StructureInput",
+    "load_model",
+    "resolve_inputs",
+    "validate_structure",
+]

@@ -1,0 +1,235 @@
+"""Batched inference with a trained DOSForge checkpoint, in original units.
+
+Which cell the model sees: the DOS and EPDOS targets are states/eV *per cell* (DESIGN.md data
+contract), an extensive quantity, and the model was trained on Materials Project cells, which are
+primitive. A user's conventional cell or supercell of the same crystal must get the same physics,
+so by default every structure is reduced to its primitive cell (pymatgen
+`get_primitive_structure`, 0.25 A tolerance) and Niggli-reduced (a unique lattice basis) before
+its graph is built; the predicted spectra are then scaled by n_input_sites / n_primitive_sites to
+be per input cell. E_F and E_g are intensive and need no scaling; E_g^ext is read off the
+primitive-cell DOS, as evaluation does on the training cells. `primitive=False` feeds the cell as
+given (the model then sees exactly the user's cell and the spectra are per that cell, unscaled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pymatgen.core import Element, Structure
+from tqdm.auto import tqdm
+
+from dosforge.gap import threshold_gap
+from dosforge.grid import EnergyGrid
+from dosforge.predict.inputs import StructureInput
+from dosforge.predict.result import PredictionFailure, PredictionResult
+from dosforge.predict.validate import DEFAULT_MAX_ATOMS, StructureError, validate_structure
+
+PRIMITIVE_TOLERANCE = 0.25  # A, pymatgen's default site tolerance for get_primitive_structure
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What the predictor needs from a checkpoint's metadata (`dosforge.train.checkpoint`)."""
+
+    path: str
+    grid: EnergyGrid
+    known_z: tuple[int, ...]  # atomic numbers seen in training
+    tasks: tuple[str, ...]
+    graph: dict  # keyword arguments of dosforge.graph.build_graph
+    data_source: str
+    synthetic: bool
+
+    @classmethod
+    def from_meta(cls, meta: dict, path: str = "") -> CheckpointInfo:
+        missing = [k for k in ("grid", "elements", "graph", "model_config") if k not in meta]
+        if missing:
+            raise ValueError(f"checkpoint {path or '?'} lacks metadata {missing}: it was not written by dosforge.train")
+        config = meta["model_config"]
+        tasks = config.get("tasks") if isinstance(config, dict) else getattr(config, "tasks", None)
+        return cls(
+            path=str(path),
+            grid=EnergyGrid(float(meta["grid"]["emin"]), float(meta["grid"]["emax"]), int(meta["grid"]["bins"])),
+            known_z=tuple(int(z) for z in meta["elements"]),
+            tasks=tuple(tasks or ("dos", "epdos", "fermi", "gap")),
+            graph=dict(meta["graph"]),
+            data_source=str(meta.get("data_source", meta.get("source", "unknown"))),
+            synthetic=bool(meta.get("synthetic", True)),
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "checkpoint": self.path,
+            "training_data_source": self.data_source,
+            "synthetic_labels": self.synthetic,
+            "tasks": list(self.tasks),
+            "elements_seen_in_training": [Element.from_Z(z).symbol for z in self.known_z],
+            "grid": self.grid.as_dict(),
+            "graph": self.graph,
+        }
+
+
+class Predictor:
+    """A loaded checkpoint ready to predict pymatgen Structures. Build it with `dosforge.load_model(path)`."""
+
+    def __init__(self, model: torch.nn.Module, normalizer, info: CheckpointInfo, device: str | torch.device = "cpu"):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()  # eval: BatchNorm uses running statistics, dropout off
+        self.normalizer = normalizer
+        self.info = info
+
+    @property
+    def grid(self) -> EnergyGrid:
+        return self.info.grid
+
+    def predict(
+        self,
+        structures: Structure | Sequence[Structure],
+        ids: Sequence[str] | None = None,
+        batch_size: int = 32,
+        primitive: bool = True,
+        max_atoms: int = DEFAULT_MAX_ATOMS,
+        progress: bool = False,
+    ) -> list[PredictionResult]:
+        """Predict every structure; raise `StructureError` (listing each bad one and why) before running any."""
+        if isinstance(structures, Structure):
+            structures = [structures]
+        ids = list(ids) if ids is not None else [f"structure-{i}" for i in range(len(structures))]
+        if len(ids) != len(structures):
+            raise ValueError(f"got {len(ids)} ids for {len(structures)} structures")
+        inputs = [StructureInput(i, "python", structure=s) for i, s in zip(ids, structures, strict=True)]
+        bad = [(inp.id, self.check(inp.structure, max_atoms)) for inp in inputs]
+        bad = [(i, r) for i, r in bad if r]
+        if bad:
+            raise StructureError("cannot predict: " + "; ".join(f"{i}: {r}" for i, r in bad))
+        outcomes = self.run(inputs, batch_size=batch_size, primitive=primitive, max_atoms=max_atoms, progress=progress)
+        failed = [o for o in outcomes if isinstance(o, PredictionFailure)]
+        if failed:
+            raise StructureError("cannot predict: " + "; ".join(f"{f.id}: {f.reason}" for f in failed))
+        return outcomes
+
+    def check(self, structure: Structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> str | None:
+        return validate_structure(structure, known_z=self.info.known_z, max_atoms=max_atoms)
+
+    def run(
+        self,
+        inputs: Sequence[StructureInput],
+        batch_size: int = 32,
+        primitive: bool = True,
+        max_atoms: int = DEFAULT_MAX_ATOMS,
+        progress: bool = True,
+    ) -> list[PredictionResult | PredictionFailure]:
+        """Predict every readable, valid input; the others come back as failures with their reasons, in order."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        outcomes: list[PredictionResult | PredictionFailure | None] = [None] * len(inputs)
+        todo: list[int] = []
+        for k, inp in enumerate(inputs):
+            reason = inp.error or self.check(inp.structure, max_atoms)
+            if reason:
+                outcomes[k] = PredictionFailure(inp.id, inp.source, reason)
+            else:
+                todo.append(k)
+        with tqdm(total=len(todo), desc="predict", unit="structure", disable=not progress) as bar:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                prepared = []
+                for k in chunk:
+                    try:
+                        prepared.append((k, *self._prepare(inputs[k], primitive)))
+                    except Exception as exc:  # noqa: BLE001 - a structure whose graph fails is its own error
+                        outcomes[k] = PredictionFailure(
+                            inputs[k].id, inputs[k].source, f"graph construction failed: {exc}"
+                        )
+                if prepared:
+                    for k, result in zip([p[0] for p in prepared], self._infer(inputs, prepared), strict=True):
+                        outcomes[k] = result
+                bar.update(len(chunk))
+        return outcomes  # type: ignore[return-value]
+
+    def _prepare(self, inp: StructureInput, primitive: bool) -> tuple[Structure, dict]:
+        from dosforge.graph import build_graph
+
+        cell = model_cell(inp.structure) if primitive else inp.structure
+        sample = {
+            "id": inp.id,
+            "z": np.array([site.specie.Z for site in cell], dtype=np.int64),
+            "cart_coords": np.asarray(cell.cart_coords, dtype=np.float32),
+            "lattice": np.asarray(cell.lattice.matrix, dtype=np.float32),
+            "graph": build_graph(cell, **self.info.graph),
+        }
+        return cell, sample
+
+    @torch.inference_mode()
+    def _infer(self, inputs: Sequence[StructureInput], prepared: list) -> list[PredictionResult]:
+        from dosforge.model import collate
+
+        batch = collate([p[2] for p in prepared], None).to(self.device)
+        out = self.model(batch)
+        n = len(prepared)
+        nan = np.full(n, np.nan)
+        dos = self._denorm("dos", out) if "dos" in out else None
+        fermi = self._denorm("fermi", out) if "fermi" in out else nan
+        gap = np.maximum(self._denorm("gap", out), 0.0) if "gap" in out else nan  # E_g >= 0 (section 3.1)
+        epdos_rows, group_graph, group_z = None, None, None
+        if "epdos" in out:
+            group_z = batch.group_z.detach().cpu().numpy().astype(np.int64)
+            group_graph = batch.group_graph.detach().cpu().numpy().astype(np.int64)
+            epdos_rows = np.maximum(
+                np.asarray(self.normalizer.denorm_epdos(_np(out["epdos"]), group_z), dtype=np.float64), 0.0
+            )
+        results = []
+        for b, (k, cell, _sample) in enumerate(prepared):
+            inp = inputs[k]
+            scale = len(inp.structure) / len(cell)  # per model cell -> per input cell (extensive spectra)
+            dos_b = None if dos is None else np.maximum(dos[b], 0.0)
+            epdos_b = None
+            if epdos_rows is not None:
+                rows = np.flatnonzero(group_graph == b)
+                rows = rows[np.argsort(group_z[rows], kind="stable")]
+                epdos_b = {Element.from_Z(int(group_z[r])).symbol: epdos_rows[r] * scale for r in rows}
+            results.append(
+                PredictionResult(
+                    id=inp.id,
+                    source=inp.source,
+                    formula=inp.structure.composition.reduced_formula,
+                    n_sites=len(inp.structure),
+                    n_sites_model=len(cell),
+                    energies=self.grid.centers.copy(),
+                    dos=None if dos_b is None else dos_b * scale,
+                    epdos=epdos_b,
+                    efermi=float(fermi[b]),
+                    gap=float(gap[b]),
+                    # A.4 scan on the DOS of the cell the model saw, as evaluation does on training cells
+                    gap_ext=float(threshold_gap(dos_b, self.grid.de)) if dos_b is not None else float("nan"),
+                    synthetic=self.info.synthetic,
+                    structure=inp.structure,
+                )
+            )
+        return results
+
+    def _denorm(self, task: str, out: dict) -> np.ndarray:
+        fn = getattr(self.normalizer, f"denorm_{task}")
+        return np.asarray(fn(_np(out[task])), dtype=np.float64)
+
+
+def model_cell(structure: Structure) -> Structure:
+    """The primitive, Niggli-reduced cell of `structure` (see the module docstring for why)."""
+    prim = structure.get_primitive_structure(tolerance=PRIMITIVE_TOLERANCE)
+    return prim.get_reduced_structure(reduction_algo="niggli")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' picks CUDA when available; asking for CUDA without it is a clear error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available: use --device cpu (or auto)")
+    return dev
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
