@@ -28,5 +28,6 @@ def test_paper_schedule_points():
     assert max(lrs) == pytest.approx(1e-3, rel=1e-9)
     assert peak == round(0.25 * n) - 1  # the warm-up spans the first 25% of steps (75 epochs of 300)
     assert lrs[-1] == pytest.approx(1e-7, rel=1e-6)
-    assert all(a >= b for a, b in zip(lrs[peak:-1], lrs[peak + 1 :], strict=True))  # monotone cosine decay after the peak
+    decay = zip(lrs[peak:-1], lrs[peak + 1 :], strict=True)
+    assert all(a >= b for a, b in decay)  # monotone cosine decay after the peak
     assert opt.param_groups[0]["weight_decay"] == 1e-2 and isinstance(opt, torch.optim.AdamW)
