@@ -5,11 +5,38 @@ normalised to unit sum over the bins; WD is then sum_i |CDF_p(i) - CDF_q(i)|, in
 (multiply by dE for eV). A spectrum whose clipped sum is 0 (an all-zero prediction) has no
 shape; it is treated as the uniform distribution over the window, so it scores the distance
 from "no information" instead of being skipped (skipping would reward predicting zeros).
+
+`compute_metrics(pred, grid)` turns one model's test `Predictions` into the flat dict of the
+metric contract; docs/metrics.md spells out every definition.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from dosforge.gap import EXT_THRESHOLD, threshold_gap
+from dosforge.grid import EnergyGrid
+
+# The keys of the metric contract (DESIGN.md), in the order they are written to metrics/<model>.json.
+CONTRACT_KEYS = (
+    "dos.mae",
+    "dos.mse",
+    "dos.r2",
+    "dos.wd_bins",
+    "dos.wd_ev",
+    "epdos.wd_bins",
+    "epdos.wd_ev",
+    "epdos.mae",
+    "fermi.mae_ev",
+    "gap.mae_ev",
+    "gap.ext_mae_ev",
+    "n_test",
+)
+# Diagnostics written after the contract keys, so nothing a number rests on is hidden.
+DIAGNOSTIC_KEYS = ("dos.r2_n_undefined", "dos.n_zero_pred", "epdos.n_pairs", "epdos.n_zero_pred", "epdos.n_zero_true")
+TASKS = ("dos", "epdos", "fermi", "gap")
 
 
 def _as_distribution(x: np.ndarray) -> np.ndarray:
@@ -27,6 +54,11 @@ def wasserstein_bins(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.abs(p - q).sum(-1)
 
 
+def wasserstein_ev(pred: np.ndarray, true: np.ndarray, de: float) -> np.ndarray:
+    """`wasserstein_bins` x the bin width: the same distance in eV."""
+    return wasserstein_bins(pred, true) * de
+
+
 def r2_per_spectrum(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     """R^2 over the bins of each spectrum (computed per material, to be averaged over materials).
 
@@ -39,3 +71,142 @@ def r2_per_spectrum(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     ss_tot = ((true - true.mean(-1, keepdims=True)) ** 2).sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+
+
+def has_task(values: np.ndarray, name: str, ids: list[str] | None = None) -> bool:
+    """True when a prediction array is filled, False when it is all NaN (the model lacks the task).
+
+    A partly-NaN array is neither: it means a broken model or file, and is an error that names
+    the affected materials rather than a number computed on whatever is left.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return False
+    bad = ~np.isfinite(values)
+    if bad.all():
+        return False
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(values), -1).any(-1))
+        named = ids is not None and len(ids) == len(values)
+        shown = [ids[i] for i in rows[:5]] if named else [f"row {i}" for i in rows[:5]]
+        raise ValueError(
+            f"{name} has non-finite values in {len(rows)} of {len(values)} rows (first: {shown}); a model predicts a "
+            "task for every material or for none (all NaN) — re-run the model's predictions"
+        )
+    return True
+
+
+def _require_truth(values: np.ndarray, name: str) -> None:
+    if not np.isfinite(np.asarray(values, dtype=float)).all():
+        raise ValueError(f"{name} has missing (NaN) ground truth; evaluation needs the truth for every test material")
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if np.size(x) else math.nan
+
+
+def ext_gap(dos_pred: np.ndarray, grid: EnergyGrid, threshold: float = EXT_THRESHOLD) -> np.ndarray:
+    """E_g^ext (eV) of each predicted DOS: the appendix A.4 threshold scan (dosforge.gap.threshold_gap)."""
+    return threshold_gap(dos_pred, grid.de, threshold)
+
+
+def predicted_tasks(pred) -> dict[str, bool]:
+    """Which of the four tasks a model's Predictions carry (see `has_task`)."""
+    return {
+        "dos": has_task(pred.dos_pred, "dos_pred", pred.ids),
+        "epdos": has_task(pred.epdos_pred, "epdos_pred"),
+        "fermi": has_task(pred.fermi_pred, "fermi_pred", pred.ids),
+        "gap": has_task(pred.gap_pred, "gap_pred", pred.ids),
+    }
+
+
+def compute_metrics(pred, grid: EnergyGrid) -> dict:
+    """The metric contract for one model's test-split `Predictions`, in original units.
+
+    Returns a flat dict with every key of `CONTRACT_KEYS` (then `DIAGNOSTIC_KEYS`); a task the
+    model does not predict gives NaN for its keys (written as JSON null). Spectral MAE/MSE are
+    per bin, averaged over bins and spectra (states/eV, (states/eV)^2); WD is averaged over
+    materials (DOS) or (material, element) pairs (EPDOS); R^2 is per material then averaged.
+    """
+    n = len(pred)
+    if n == 0:
+        raise ValueError("no test materials in the predictions: nothing to evaluate")
+    t = grid.bins
+    if np.shape(pred.dos_pred)[-1] != t:
+        raise ValueError(f"predictions have {np.shape(pred.dos_pred)[-1]} bins but grid.bins is {t}: wrong grid params")
+    tasks = predicted_tasks(pred)
+    out = dict.fromkeys(CONTRACT_KEYS + DIAGNOSTIC_KEYS, math.nan)
+    out["n_test"] = n
+
+    if tasks["dos"]:
+        _require_truth(pred.dos_true, "dos_true")
+        p, q = np.asarray(pred.dos_pred, float), np.asarray(pred.dos_true, float)
+        err = p - q
+        wd = wasserstein_bins(p, q)
+        r2 = r2_per_spectrum(p, q)
+        out.update(
+            {
+                "dos.mae": _mean(np.abs(err)),
+                "dos.mse": _mean(err**2),
+                "dos.r2": float(np.nanmean(r2)) if np.isfinite(r2).any() else math.nan,
+                "dos.wd_bins": _mean(wd),
+                "dos.wd_ev": _mean(wd) * grid.de,
+                "dos.r2_n_undefined": int(np.isnan(r2).sum()),
+                "dos.n_zero_pred": int((np.clip(p, 0, None).sum(-1) == 0).sum()),
+            }
+        )
+        if np.isfinite(pred.gap_true).all():  # E_g^ext needs only a predicted DOS (appendix A.4)
+            out["gap.ext_mae_ev"] = _mean(np.abs(ext_gap(p, grid) - np.asarray(pred.gap_true, float)))
+
+    if tasks["epdos"]:
+        _require_truth(pred.epdos_true, "epdos_true")
+        p, q = np.asarray(pred.epdos_pred, float), np.asarray(pred.epdos_true, float)
+        wd = wasserstein_bins(p, q)
+        out.update(
+            {
+                "epdos.wd_bins": _mean(wd),
+                "epdos.wd_ev": _mean(wd) * grid.de,
+                "epdos.mae": _mean(np.abs(p - q)),
+                "epdos.n_pairs": len(p),
+                "epdos.n_zero_pred": int((np.clip(p, 0, None).sum(-1) == 0).sum()),
+                "epdos.n_zero_true": int((np.clip(q, 0, None).sum(-1) == 0).sum()),
+            }
+        )
+
+    for task, key in (("fermi", "fermi.mae_ev"), ("gap", "gap.mae_ev")):
+        if tasks[task]:
+            truth = getattr(pred, f"{task}_true")
+            _require_truth(truth, f"{task}_true")
+            out[key] = _mean(np.abs(np.asarray(getattr(pred, f"{task}_pred"), float) - np.asarray(truth, float)))
+    return out
+
+
+def per_material_wd(pred) -> dict[str, np.ndarray]:
+    """Per-material WD in bins: `dos` (N,), `epdos` (N,: mean over the material's element rows), NaN where absent.
+
+    Used to rank test materials for the appendix C percentile panels.
+    """
+    n = len(pred)
+    tasks = predicted_tasks(pred)
+    dos = wasserstein_bins(pred.dos_pred, pred.dos_true) if tasks["dos"] else np.full(n, np.nan)
+    epdos = np.full(n, np.nan)
+    if tasks["epdos"]:
+        rows = wasserstein_bins(pred.epdos_pred, pred.epdos_true)
+        ptr = np.asarray(pred.epdos_ptr)
+        for i in range(n):
+            if ptr[i + 1] > ptr[i]:
+                epdos[i] = rows[ptr[i] : ptr[i + 1]].mean()
+    return {"dos": dos, "epdos": epdos}
+
+
+def json_ready(metrics: dict) -> dict:
+    """NaN -> None (JSON null: valid JSON that `dvc metrics` shows as missing), numpy scalars -> Python."""
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+            out[k] = int(v)
+        elif v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(float(v))):
+            out[k] = None
+        else:
+            out[k] = float(v)
+    return out

@@ -1,0 +1,170 @@
+"""The metric functions of the metric contract, against hand-computed cases."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import wasserstein_distance
+
+from dosforge.grid import EnergyGrid
+from dosforge.metrics import (
+    CONTRACT_KEYS,
+    compute_metrics,
+    ext_gap,
+    json_ready,
+    per_material_wd,
+    r2_per_spectrum,
+    wasserstein_bins,
+    wasserstein_ev,
+)
+from dosforge.predictions import Predictions
+
+GRID = EnergyGrid()
+T = GRID.bins
+
+
+def peak(center: float, width: float = 3.0, height: float = 1.0) -> np.ndarray:
+    i = np.arange(T)
+    return height * np.exp(-0.5 * ((i - center) / width) ** 2)
+
+
+def predictions(dos_pred, dos_true, *, epdos=None, fermi=None, gap=None, gap_true=None) -> Predictions:
+    n = len(dos_true)
+    nan = np.full(n, np.nan)
+    ep_pred, ep_true = epdos if epdos is not None else (np.full((n, T), np.nan), np.zeros((n, T)))
+    gap_true = np.zeros(n) if gap_true is None else np.asarray(gap_true, float)
+    return Predictions(
+        ids=[f"m-{i}" for i in range(n)],
+        formula=["Si"] * n,
+        dos_pred=np.asarray(dos_pred, float),
+        dos_true=np.asarray(dos_true, float),
+        epdos_pred=np.asarray(ep_pred, float),
+        epdos_true=np.asarray(ep_true, float),
+        epdos_ptr=np.arange(n + 1, dtype=np.int64) * (len(ep_true) // n),
+        epdos_z=np.full(len(ep_true), 14, np.int64),
+        fermi_pred=nan if fermi is None else np.asarray(fermi[0], float),
+        fermi_true=np.zeros(n) if fermi is None else np.asarray(fermi[1], float),
+        gap_pred=nan if gap is None else np.asarray(gap, float),
+        gap_true=gap_true,
+        is_metal=gap_true == 0,
+    )
+
+
+@pytest.mark.parametrize("shift", [1, 7, 40])
+def test_wd_of_a_spectrum_and_its_shifted_copy_is_the_shift(shift):
+    p = peak(80.0) + 0.5 * peak(110.0, 6.0)
+    q = np.roll(p, shift)  # the tails are ~0 at both window ends, so nothing wraps around
+    assert wasserstein_bins(q, p) == pytest.approx(shift, abs=1e-6)
+    assert wasserstein_ev(q, p, GRID.de) == pytest.approx(shift * 20 / 256, abs=1e-6)
+
+
+def test_wd_matches_scipy_on_unequal_shapes_and_is_scale_invariant():
+    rng = np.random.default_rng(3)
+    p, q = rng.random(T) ** 4, peak(30.0, 9.0) + rng.random(T) * 0.1
+    ref = wasserstein_distance(np.arange(T), np.arange(T), p, q)
+    assert wasserstein_bins(p, q) == pytest.approx(ref, rel=1e-9)
+    assert wasserstein_bins(7.5 * p, 0.01 * q) == pytest.approx(ref, rel=1e-9)  # unit-sum normalisation
+    assert wasserstein_bins(q, q) == 0.0
+
+
+def test_negative_predictions_are_clipped_before_normalising():
+    q = peak(100.0)
+    p = peak(120.0)
+    noisy = p - 0.3 * peak(20.0)  # negative lobe far away must not count as mass
+    assert wasserstein_bins(noisy, q) == pytest.approx(wasserstein_bins(p, q))
+
+
+def test_all_zero_prediction_is_scored_as_uniform():
+    delta = np.zeros(T)
+    delta[0] = 1.0
+    # uniform vs a delta at bin 0: the mean distance of the bins from bin 0 = (T - 1) / 2
+    assert wasserstein_bins(np.zeros(T), delta) == pytest.approx((T - 1) / 2)
+    assert wasserstein_bins(-np.ones(T), delta) == pytest.approx((T - 1) / 2)  # all-negative clips to zero
+    assert wasserstein_bins(np.zeros(T), np.ones(T)) == pytest.approx(0.0)
+    m = compute_metrics(predictions([np.zeros(T)], [peak(128.0)]), GRID)
+    assert m["dos.n_zero_pred"] == 1 and m["dos.wd_bins"] > 10
+
+
+def test_r2_is_per_material_then_averaged():
+    a, b = peak(60.0, 5.0, 4.0), peak(180.0, 20.0, 1.0) + 0.2
+    pred = np.stack([a, np.full(T, b.mean())])  # material 0 perfect (R2 = 1), material 1 its own mean (R2 = 0)
+    m = compute_metrics(predictions(pred, np.stack([a, b])), GRID)
+    assert m["dos.r2"] == pytest.approx(0.5)
+    pooled = 1 - ((pred - [a, b]) ** 2).sum() / ((np.stack([a, b]) - np.stack([a, b]).mean()) ** 2).sum()
+    assert abs(pooled - 0.5) > 0.05  # the convention matters: pooling over all bins gives another number
+
+
+def test_r2_of_a_constant_truth_is_undefined_and_excluded():
+    a = peak(60.0)
+    r2 = r2_per_spectrum(np.stack([a, a]), np.stack([a, np.full(T, 2.0)]))
+    assert r2[0] == 1.0 and math.isnan(r2[1])
+    m = compute_metrics(predictions(np.stack([a, a]), np.stack([a, np.full(T, 2.0)])), GRID)
+    assert m["dos.r2"] == 1.0 and m["dos.r2_n_undefined"] == 1
+
+
+def gapped(below: int, above: int, level: float = 1.0) -> np.ndarray:
+    """A DOS with no states in the `below` bins under E_F and the `above` bins over it."""
+    d = np.full(T, level)
+    d[T // 2 - below : T // 2 + above] = 0.0
+    return d
+
+
+def test_ext_gap_on_constructed_edges():
+    dos = np.stack([gapped(3, 5), gapped(0, 0), gapped(10, 0), gapped(4, 4)])
+    dos[3, T // 2 : T // 2 + 4] = 0.019  # sub-threshold states inside the gap do not close it
+    got = ext_gap(dos, GRID)
+    np.testing.assert_allclose(got, np.array([8, 0, 10, 8]) * GRID.de)
+    dos[3, T // 2 + 1] = 0.021  # one bin above 0.02 states/eV moves the right edge to E_F + 1 bin
+    assert ext_gap(dos[3], GRID) == pytest.approx(5 * GRID.de)
+
+
+def test_compute_metrics_every_key_and_hand_computed_values():
+    true = np.stack([gapped(3, 5), gapped(0, 0, 2.0)])
+    pred = true + 0.5  # every bin off by 0.5 states/eV; a DOS with no gap at all
+    ep_true = np.stack([peak(100.0), peak(150.0), peak(60.0), peak(90.0)])
+    ep_pred = np.stack([np.roll(ep_true[0], 2), np.roll(ep_true[1], 4), ep_true[2], np.roll(ep_true[3], 6)])
+    p = predictions(
+        pred,
+        true,
+        epdos=(ep_pred, ep_true),
+        fermi=([1.0, 2.5], [1.5, 2.0]),
+        gap=[0.5, 0.1],
+        gap_true=[8 * GRID.de, 0.0],
+    )
+    m = compute_metrics(p, GRID)
+    assert list(m)[: len(CONTRACT_KEYS)] == list(CONTRACT_KEYS)
+    assert m["n_test"] == 2
+    assert m["dos.mae"] == pytest.approx(0.5) and m["dos.mse"] == pytest.approx(0.25)
+    assert m["epdos.wd_bins"] == pytest.approx((2 + 4 + 0 + 6) / 4, abs=1e-6)  # averaged over (material, element)
+    assert m["epdos.wd_ev"] == pytest.approx(3 * GRID.de, abs=1e-6)
+    assert m["epdos.n_pairs"] == 4
+    assert m["fermi.mae_ev"] == pytest.approx(0.5)
+    assert m["gap.mae_ev"] == pytest.approx((abs(0.5 - 8 * GRID.de) + 0.1) / 2)
+    assert m["gap.ext_mae_ev"] == pytest.approx(8 * GRID.de / 2)  # predicted DOS has no gap anywhere
+    wd = per_material_wd(p)
+    np.testing.assert_allclose(wd["epdos"], [3.0, 3.0], atol=1e-6)
+
+
+def test_missing_tasks_are_nan_and_written_as_json_null():
+    a = peak(100.0)
+    p = predictions(np.full((1, T), np.nan), [a], fermi=([0.3], [0.1]))  # a Fermi-only model
+    m = compute_metrics(p, GRID)
+    assert m["fermi.mae_ev"] == pytest.approx(0.2)
+    for key in CONTRACT_KEYS:
+        if key not in ("fermi.mae_ev", "n_test"):
+            assert math.isnan(m[key]), key
+    text = json.dumps(json_ready(m), allow_nan=False)  # strict JSON: null, never NaN
+    assert json.loads(text)["dos.wd_bins"] is None
+
+
+def test_partly_missing_predictions_are_an_error_naming_the_material():
+    pred = np.stack([peak(100.0), peak(100.0)])
+    pred[1, 5] = np.nan
+    with pytest.raises(ValueError, match="m-1"):
+        compute_metrics(predictions(pred, np.stack([peak(100.0), peak(90.0)])), GRID)
+
+
+def test_wrong_grid_is_an_error():
+    with pytest.raises(ValueError, match="grid.bins"):
+        compute_metrics(predictions([peak(10.0)], [peak(10.0)]), EnergyGrid(bins=128))
