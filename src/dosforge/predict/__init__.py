@@ -33,7 +33,7 @@ def load_model(path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> Pr
     try:
         from dosforge.train.checkpoint import load_model as load_checkpoint
 
-        model, normalizer, meta = load_checkpoint(path)
+        model, normalizer, meta = load_checkpoint(path, device="cpu")
         info = CheckpointInfo.from_meta(meta, str(path))
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is a checkpoint error for the user
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc

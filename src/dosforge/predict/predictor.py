@@ -44,18 +44,21 @@ class CheckpointInfo:
 
     @classmethod
     def from_meta(cls, meta: dict, path: str = "") -> CheckpointInfo:
-        missing = [k for k in ("grid", "elements", "graph", "model_config") if k not in meta]
+        """From the metadata `dosforge.train.checkpoint.load_model` returns (keys of `save_best`)."""
+        missing = [k for k in ("grid", "elements", "model_config") if k not in meta]
         if missing:
             raise ValueError(f"checkpoint {path or '?'} lacks metadata {missing}: it was not written by dosforge.train")
-        config = meta["model_config"]
-        tasks = config.get("tasks") if isinstance(config, dict) else getattr(config, "tasks", None)
+        tasks = meta.get("tasks") or meta["model_config"].get("tasks") or ("dos", "epdos", "fermi", "gap")
+        graph = meta.get("graph_params") or meta.get("graph") or {}
+        grid = meta["grid"]
         return cls(
             path=str(path),
-            grid=EnergyGrid(float(meta["grid"]["emin"]), float(meta["grid"]["emax"]), int(meta["grid"]["bins"])),
-            known_z=tuple(int(z) for z in meta["elements"]),
-            tasks=tuple(tasks or ("dos", "epdos", "fermi", "gap")),
-            graph=dict(meta["graph"]),
-            data_source=str(meta.get("data_source", meta.get("source", "unknown"))),
+            grid=EnergyGrid(float(grid["emin"]), float(grid["emax"]), int(grid["bins"])),
+            known_z=tuple(sorted(int(z) for z in meta["elements"])),
+            tasks=tuple(tasks),
+            # only what build_graph takes; the same values preprocess used for the training graphs
+            graph={k: graph[k] for k in ("cutoff", "max_neighbors") if k in graph},
+            data_source=str(meta.get("source", meta.get("data_source", "unknown"))),
             synthetic=bool(meta.get("synthetic", True)),
         )
 
@@ -212,7 +215,10 @@ class Predictor:
 
     def _denorm(self, task: str, out: dict) -> np.ndarray:
         fn = getattr(self.normalizer, f"denorm_{task}")
-        return np.asarray(fn(_np(out[task])), dtype=np.float64)
+        value = _np(out[task])
+        if task != "dos":
+            value = value.reshape(-1)  # scalar heads may return (B, 1)
+        return np.asarray(fn(value), dtype=np.float64)
 
 
 def model_cell(structure: Structure) -> Structure:

@@ -1,0 +1,97 @@
+"""Session fixtures for the predict tests: small real crystals built with pymatgen, a fake Materials
+Project client, and a tiny untrained DOSForge checkpoint written by the training code's own writer."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Element, Lattice, Structure
+
+TRAINING_ELEMENTS = ("N", "O", "Na", "Mg", "Si", "Cl", "Cu", "Ga")  # what the fixture checkpoint "saw"
+
+
+def _silicon() -> Structure:
+    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]).get_primitive_structure()
+
+
+def _rocksalt() -> Structure:
+    conv = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return conv.get_primitive_structure()
+
+
+def _gan() -> Structure:
+    lattice = Lattice.hexagonal(3.19, 5.19)
+    return Structure.from_spacegroup("P6_3mc", lattice, ["Ga", "N"], [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.377]])
+
+
+def _copper() -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.61), ["Cu"], [[0, 0, 0]]).get_primitive_structure()
+
+
+@pytest.fixture(scope="session")
+def silicon() -> Structure:
+    return _silicon()
+
+
+@pytest.fixture(scope="session")
+def rocksalt() -> Structure:
+    return _rocksalt()
+
+
+@pytest.fixture(scope="session")
+def gan() -> Structure:
+    return _gan()
+
+
+@pytest.fixture(scope="session")
+def copper() -> Structure:
+    return _copper()
+
+
+@pytest.fixture(scope="session")
+def good_structures() -> dict[str, Structure]:
+    return {"Si": _silicon(), "NaCl": _rocksalt(), "GaN": _gan(), "Cu": _copper()}
+
+
+@pytest.fixture(scope="session")
+def bad_structures() -> dict[str, Structure]:
+    """One structure per kind of bad input the validator must name (unreadable files are made per test)."""
+    disordered = _rocksalt()
+    disordered.replace_species({Element("Na"): {"Na": 0.5, "Mg": 0.5}})
+    vacancy = _rocksalt()
+    vacancy.replace_species({Element("Cl"): {"Cl": 0.9}})
+    noble = Structure(Lattice.cubic(5.26), ["Ar"], [[0, 0, 0]])
+    unseen = Structure(Lattice.cubic(4.0), ["Pu", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    large = _silicon() * (6, 6, 6)  # 432 sites: above the limit the tests set (max_atoms=100)
+    return {"disordered": disordered, "vacancy": vacancy, "noble": noble, "unseen": unseen, "large": large}
+
+
+class FakeMPRester:
+    """Stands in for mp_api's MPRester: `get_structure_by_material_id` and the context-manager exit."""
+
+    def __init__(self, structures: dict[str, Structure]):
+        self.structures = structures
+        self.requested: list[str] = []
+        self.closed = False
+
+    def get_structure_by_material_id(self, material_id: str, final: bool = True, conventional_unit_cell=False):
+        self.requested.append(material_id)
+        if material_id not in self.structures:
+            raise ValueError(f"{material_id} not found in the Materials Project")  # what MPRester raises, in shape
+        return self.structures[material_id]
+
+    def __exit__(self, *exc):
+        self.closed = True
+
+
+@pytest.fixture
+def fake_mp():
+    """(factory, client): the factory counts its calls so tests can check the client is made lazily, once."""
+    client = FakeMPRester({"mp-149": _silicon(), "mp-22862": _rocksalt()})
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return client
+
+    factory.calls = calls
+    return factory, client
