@@ -1,0 +1,158 @@
+"""The `files` source: a folder of the user's own DFT results.
+
+Reads `vasprun.xml[.gz]` (pymatgen `Vasprun`; the band gap comes from the eigenvalues and
+occupations, `gap_origin="dft"`) and pymatgen `CompleteDos` JSON[.gz] (a dict, a list of dicts, or
+a list of `{"data": CompleteDos}` entries as the MP DOS store returns them). A `CompleteDos` JSON
+carries no band gap, so it is read off the DOS with `CompleteDos.get_gap()` (`gap_origin="dos"`).
+A file that cannot be read becomes a skipped item with its reason, never an exception that loses
+the rest of the folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+from pymatgen.electronic_structure.core import Spin
+from pymatgen.electronic_structure.dos import CompleteDos
+from tqdm import tqdm
+
+from dosforge.records import RawRecord, write_record
+
+DEFAULT_PATTERNS = ("vasprun*.xml", "vasprun*.xml.gz", "*.json", "*.json.gz")
+
+
+def fetch_files(params: dict, raw_dir: str | Path) -> dict:
+    from dosforge.sources import skip
+
+    data = params.get("data", {})
+    cfg = params.get("files") or {}
+    if not data.get("path"):
+        raise ValueError("data.source=files needs data.path: the folder holding vasprun.xml[.gz] / CompleteDos JSON[.gz]")
+    root = Path(data["path"]).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.path={root} is not a folder (data.source=files reads a folder of DFT results)")
+    max_sites = data.get("max_sites")
+    paths = find_files(root, cfg.get("patterns", DEFAULT_PATTERNS), bool(cfg.get("recursive", True)))
+    out = Path(raw_dir).resolve()  # never read our own output back when raw_dir lies inside data.path
+    paths = [p for p in paths if out not in p.resolve().parents]
+    if not paths:
+        raise FileNotFoundError(f"no vasprun.xml[.gz] or *.json[.gz] files under {root}")
+
+    skipped, seen, written = [], set(), 0
+    for path in tqdm(paths, desc="fetch files", unit="file"):
+        rel = path.relative_to(root).as_posix()
+        try:
+            records = read_dft_file(path, record_stem(path, root))
+        except Exception as exc:  # any parser failure: report it and go on with the other files
+            skipped.append(skip(record_stem(path, root), "unparseable", f"{type(exc).__name__}: {exc}", rel))
+            continue
+        for rec in records:
+            rec.meta["file"] = rel
+            if rec.id in seen:
+                skipped.append(skip(rec.id, "duplicate id", "another file produced the same id", rel))
+                continue
+            n_sites = len(rec.structure.get("sites", []))
+            if max_sites and n_sites > int(max_sites):
+                skipped.append(skip(rec.id, "too many sites", f"{n_sites} > data.max_sites={max_sites}", rel))
+                continue
+            seen.add(rec.id)
+            write_record(raw_dir, rec)
+            written += 1
+    return {"root": str(root), "n_files": len(paths), "n_written": written, "skipped": skipped}
+
+
+def find_files(root: Path, patterns, recursive: bool) -> list[Path]:
+    found = set()
+    for pattern in patterns:
+        found.update(root.rglob(pattern) if recursive else root.glob(pattern))
+    return sorted(p for p in found if p.is_file())
+
+
+def record_stem(path: Path, root: Path) -> str:
+    """A stable id from the path: `a/b/vasprun.xml.gz` -> `a/b`; `x/GaN_dos.json` -> `x/GaN_dos`."""
+    rel = path.relative_to(root)
+    name = rel.name
+    for suffix in (".gz", ".xml", ".json"):
+        name = name.removesuffix(suffix)
+    if name.startswith("vasprun"):
+        parent = rel.parent.as_posix()
+        return name if parent == "." else parent if name == "vasprun" else f"{parent}/{name}"
+    return (rel.parent / name).as_posix()
+
+
+def read_dft_file(path: Path, stem: str) -> list[RawRecord]:
+    if ".xml" in path.name:
+        return [read_vasprun(path, stem)]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        obj = json.load(fh)
+    if isinstance(obj, dict):
+        return [record_from_complete_dos(_complete_dos(obj), stem, "files")]
+    if isinstance(obj, list) and obj:
+        return [record_from_complete_dos(_complete_dos(d), f"{stem}-{i}", "files") for i, d in enumerate(obj)]
+    raise ValueError("JSON is neither a CompleteDos dict nor a non-empty list of them")
+
+
+def _complete_dos(d: dict) -> CompleteDos:
+    if "densities" not in d and isinstance(d.get("data"), dict):  # MP DOS store entry {fs_id, data}
+        d = d["data"]
+    if "densities" not in d or "energies" not in d:
+        raise ValueError("not a pymatgen CompleteDos dict (no 'energies'/'densities')")
+    if "structure" not in d:
+        raise ValueError("a DOS without a structure cannot be used (need a CompleteDos, not a plain Dos)")
+    d = {"pdos": [], **d}  # a CompleteDos saved without projections still parses; preprocess rejects it
+    return CompleteDos.from_dict(d)  # from_dict directly: some files lack @module/@class
+
+
+def read_vasprun(path: Path, stem: str) -> RawRecord:
+    from pymatgen.io.vasp.outputs import Vasprun
+
+    vr = Vasprun(str(path), parse_potcar_file=False, parse_projected_eigen=False)
+    gap, _cbm, _vbm, _direct = vr.eigenvalue_band_properties
+    rec = record_from_complete_dos(vr.complete_dos, stem, "files", band_gap=float(gap), gap_origin="dft")
+    rec.meta.update({"is_hubbard": bool(vr.is_hubbard), "converged": bool(vr.converged), "run_type": vr.run_type})
+    return rec
+
+
+def record_from_complete_dos(
+    dos: CompleteDos,
+    record_id: str,
+    source: str,
+    band_gap: float | None = None,
+    gap_origin: str | None = None,
+    is_metal: bool | None = None,
+    magnetic_ordering: str | None = None,
+    meta: dict | None = None,
+) -> RawRecord:
+    """Convert a pymatgen `CompleteDos` into the raw record (per-spin totals and per-element sums)."""
+    if band_gap is None:
+        band_gap, gap_origin = float(dos.get_gap()), "dos"
+    total = {_spin_name(s): np.asarray(v, dtype=float) for s, v in dos.densities.items()}
+    elements = None
+    if dos.pdos:
+        elements = {
+            el.symbol: {_spin_name(s): np.asarray(v, dtype=float) for s, v in edos.densities.items()}
+            for el, edos in dos.get_element_dos().items()
+        }
+    return RawRecord(
+        id=record_id,
+        source=source,
+        synthetic=False,
+        structure=dos.structure.as_dict(),
+        efermi=float(dos.efermi),
+        energies=np.asarray(dos.energies, dtype=float),
+        total=total,
+        elements=elements,
+        band_gap=float(band_gap),
+        gap_origin=gap_origin,
+        is_metal=bool(band_gap <= 0) if is_metal is None else bool(is_metal),
+        magnetic_ordering=magnetic_ordering,
+        meta=dict(meta or {}),
+    )
+
+
+def _spin_name(spin) -> str:
+    return "up" if spin == Spin.up else "down"
