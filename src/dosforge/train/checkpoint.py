@@ -98,11 +98,12 @@ def load_checkpoint(path) -> dict:
 
 def load_model(path, device: str = "cpu"):
     """`best.pt` (or its model directory) -> (model in eval mode, Normalizer, meta dict)."""
-    from dosforge.model import DOSForge, ModelConfig
+    from dosforge.model import DOSForge
+    from dosforge.model.config import ModelConfig
     from dosforge.normalize import Normalizer
 
     state = load_checkpoint(path)
-    config = ModelConfig(**state["model_config"])
+    config = ModelConfig.from_dict(state["model_config"])
     model = DOSForge(config)
     model.load_state_dict(state["model_state"])
     model.to(device).eval()

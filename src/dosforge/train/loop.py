@@ -94,11 +94,9 @@ def selection_score(tasks, val_losses: dict[str, float], val_wd: dict[str, float
 
 
 def _config_dict(cfg) -> dict:
-    if dataclasses.is_dataclass(cfg):
-        return dataclasses.asdict(cfg)
-    if hasattr(cfg, "as_dict"):
-        return cfg.as_dict()
-    return dict(cfg)
+    if hasattr(cfg, "to_dict"):
+        return cfg.to_dict()
+    return dataclasses.asdict(cfg)
 
 
 def train_model(

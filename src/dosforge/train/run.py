@@ -39,10 +39,11 @@ def model_section(params: dict, variant: str | None) -> dict:
     return section
 
 
-def build_model_config(section: dict):
-    from dosforge.model import ModelConfig
+def build_model_config(params: dict, section: dict):
+    """ModelConfig from the full params (it also reads grid and loss.gap_k) with `section` as `model:`."""
+    from dosforge.model.config import ModelConfig
 
-    return ModelConfig.from_params(section)
+    return ModelConfig.from_params(dict(params, model=section))
 
 
 def build_loss_config(section: dict):
@@ -58,6 +59,12 @@ def training_elements(processed, ids) -> list[int]:
         i = index[mid]
         zs.update(np.unique(processed.atomic_numbers[processed.atom_ptr[i] : processed.atom_ptr[i + 1]]).tolist())
     return sorted(int(z) for z in zs)
+
+
+def data_source(processed) -> str:
+    """The data source(s) of the processed materials ("embedded", "mp", "files", or a comma-joined mix)."""
+    source = processed.source
+    return source if isinstance(source, str) else ",".join(sorted(set(map(str, source))))
 
 
 def run_training(
@@ -80,7 +87,7 @@ def run_training(
     name = variant or "primary"
     seed = int(params.get("seed", 0))
     msection = model_section(params, variant)
-    model_config = build_model_config(msection)
+    model_config = build_model_config(params, msection)
     loss_config = build_loss_config(params.get("loss") or {})
     train_config = resolve_train_config(params.get("train"))
     grid = EnergyGrid.from_params(params)
@@ -90,7 +97,7 @@ def run_training(
     split = read_json(split_dir / "split.json")
     norm_path = split_dir / "normalization.json"
     normalizer = Normalizer.from_json(norm_path)
-    manifest = read_json(processed_dir / "manifest.json") if (processed_dir / "manifest.json").exists() else {}
+    manifest = getattr(processed, "manifest", None) or read_json(processed_dir / "manifest.json")
     load_s = time.perf_counter() - t0
     synthetic = bool(np.asarray(processed.synthetic).any())
 
@@ -98,7 +105,7 @@ def run_training(
         "name": name,
         "variant": variant or "primary",
         "seed": seed,
-        "model": msection,
+        "model": model_config.to_dict(),
         "train": train_config.as_dict(),
         "loss": params.get("loss") or {},
         "grid": grid.as_dict(),
@@ -110,9 +117,9 @@ def run_training(
         "normalization": read_json(norm_path),
         "grid": grid.as_dict(),
         "elements": training_elements(processed, split["train"]),
-        "source": str(processed.source),
+        "source": data_source(processed),
         "synthetic": synthetic,
-        "graph_params": manifest.get("graph_params", manifest.get("graph", {})),
+        "graph_params": manifest.get("graph_params") or manifest.get("graph") or {},
         "data_fingerprint": ckpt.fingerprint({}, data_files),
     }
 

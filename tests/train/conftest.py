@@ -1,0 +1,131 @@
+"""A tiny processed data set on disk for the training tests: real crystal graphs, made-up spectra.
+
+Sixteen primitive cells (1-2 sites) of eight prototypes with strained lattices; per element a sum of
+Gaussians on the project grid (zero inside a gap for the insulators), the DOS is their sum. Written
+with the real `dosforge.shards.write_shard` so `load_processed` reads it as it reads preprocess output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from dosforge.graph import build_graph
+from dosforge.grid import EnergyGrid
+from dosforge.io import write_json
+
+GRID = EnergyGrid()
+PROTOTYPES = [  # (point group, Bravais lattice, cubic a, species, primitive frac coords, gap eV)
+    ("m-3m", "fcc", 5.43, ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]], 1.1),
+    ("m-3m", "fcc", 5.64, ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], 5.0),
+    ("m-3m", "fcc", 3.61, ["Cu"], [[0, 0, 0]], 0.0),
+    ("-43m", "fcc", 5.65, ["Ga", "As"], [[0, 0, 0], [0.25, 0.25, 0.25]], 1.4),
+    ("m-3m", "fcc", 4.21, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]], 4.5),
+    ("m-3m", "fcc", 4.05, ["Al"], [[0, 0, 0]], 0.0),
+    ("m-3m", "bcc", 2.87, ["Fe"], [[0, 0, 0]], 0.0),
+    ("m-3m", "sc", 4.12, ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], 3.0),
+]
+PRIMITIVE = {  # primitive lattice vectors in units of the cubic lattice constant
+    "fcc": [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+    "bcc": [[-0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.5, 0.5, -0.5]],
+    "sc": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+}
+N_PER_PROTOTYPE = 2
+
+
+def _spectrum(rng: np.random.Generator, gap: float) -> np.ndarray:
+    e = GRID.centers
+    centres = rng.uniform(-9.0, 9.0, size=6)
+    heights = rng.uniform(0.2, 2.0, size=6)
+    widths = rng.uniform(0.3, 1.2, size=6)
+    d = (heights[:, None] * np.exp(-0.5 * ((e[None] - centres[:, None]) / widths[:, None]) ** 2)).sum(0)
+    if gap > 0:  # valence band maximum at -gap/3, conduction band minimum at +2 gap/3
+        d[(e > -gap / 3) & (e < 2 * gap / 3)] = 0.0
+    return d.astype(np.float32)
+
+
+def make_materials(seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for p, (pg, bravais, a, species, coords, gap) in enumerate(PROTOTYPES):
+        for k in range(N_PER_PROTOTYPE):
+            s = Structure(Lattice(np.array(PRIMITIVE[bravais]) * a * (1 + 0.02 * k)), species, coords)
+            zs = sorted({site.specie.Z for site in s})
+            epdos = np.stack([_spectrum(rng, gap) for _ in zs])
+            g = build_graph(s, cutoff=4.0, max_neighbors=12)
+            out.append(
+                {
+                    "id": f"tiny-{p}-{k}",
+                    "formula": s.composition.reduced_formula,
+                    "point_group": pg,
+                    "source": "embedded",
+                    "gap_origin": "tb",
+                    "synthetic": True,
+                    "is_metal": gap == 0,
+                    "efermi": float(rng.uniform(-3, 5)),
+                    "gap": float(gap),
+                    "epdos_residual": 0.0,
+                    "dos": epdos.sum(0),
+                    "lattice": s.lattice.matrix,
+                    "epdos": epdos,
+                    "epdos_z": np.array(zs, dtype=np.int64),
+                    "atomic_numbers": np.array(s.atomic_numbers, dtype=np.int64),
+                    "cart_coords": s.cart_coords,
+                    "graph": g,
+                }
+            )
+    return out
+
+
+def normalization_stats(materials: list[dict], train_ids: list[str]) -> dict:
+    """Training-split statistics in the normalization.json format of docs/architecture.md."""
+    train = [m for m in materials if m["id"] in set(train_ids)]
+
+    def stats(x):
+        x = np.asarray(x, dtype=float)
+        clip = float(np.percentile(x, 99.9))
+        x = np.minimum(x, clip)
+        return {"clip": clip, "mean": float(x.mean()), "std": float(x.std() or 1.0)}
+
+    by_z: dict[int, list] = {}
+    for m in train:
+        for z, row in zip(m["epdos_z"], m["epdos"], strict=True):
+            by_z.setdefault(int(z), []).append(row)
+    fermi = np.array([m["efermi"] for m in train])
+    gap = np.array([m["gap"] for m in train])
+    return {
+        "dos": stats(np.stack([m["dos"] for m in train])),
+        "epdos": {str(z): stats(np.stack(rows)) for z, rows in by_z.items()},
+        "fermi": {"mean": float(fermi.mean()), "std": float(fermi.std() or 1.0)},
+        "gap": {"mean": float(gap.mean()), "std": float(gap.std() or 1.0)},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory):
+    """(processed_dir, split_dir) of the tiny data set, written once per session."""
+    from dosforge.shards import sha256, write_shard
+
+    root = tmp_path_factory.mktemp("tiny")
+    processed, split = root / "processed", root / "split"
+    materials = make_materials()
+    sha = write_shard(processed / "shard-00000.h5", materials)
+    ids = [m["id"] for m in materials]
+    manifest = {
+        "ids": ids,
+        "grid": GRID.as_dict(),
+        "shards": [{"file": "shard-00000.h5", "sha256": sha, "n": len(ids)}],
+        "graph": {"cutoff": 4.0, "max_neighbors": 12},
+    }
+    write_json(processed / "manifest.json", manifest)
+    assert sha256(processed / "shard-00000.h5") == sha
+    # every prototype in train; the strained copies of four prototypes form val, four others test
+    train = [i for i in ids if i.endswith("-0")]
+    val = [i for i in ids if i.endswith("-1") and int(i.split("-")[1]) < 4]
+    test = [i for i in ids if i.endswith("-1") and int(i.split("-")[1]) >= 4]
+    write_json(
+        split / "split.json", {"seed": 0, "fractions": [0.5, 0.25, 0.25], "train": train, "val": val, "test": test}
+    )
+    write_json(split / "normalization.json", normalization_stats(materials, train))
+    return processed, split
