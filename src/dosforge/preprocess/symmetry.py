@@ -21,7 +21,8 @@ def point_group(structure: Structure) -> tuple[str, float | None]:
     """(Hermann-Mauguin point-group symbol, symprec that worked); (`FALLBACK`, None) when spglib fails."""
     for symprec in SYMPRECS:
         try:
-            symbol = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=ANGLE_TOLERANCE).get_point_group_symbol()
+            analyzer = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=ANGLE_TOLERANCE)
+            symbol = analyzer.get_point_group_symbol()
         except Exception:  # spglib could not determine the symmetry at this tolerance: try a tighter one
             continue
         if symbol:

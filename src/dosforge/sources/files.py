@@ -30,7 +30,7 @@ def fetch_files(params: dict, raw_dir: str | Path) -> dict:
     data = params.get("data", {})
     cfg = params.get("files") or {}
     if not data.get("path"):
-        raise ValueError("data.source=files needs data.path: the folder holding vasprun.xml[.gz] / CompleteDos JSON[.gz]")
+        raise ValueError("data.source=files needs data.path: a folder of vasprun.xml[.gz] / CompleteDos JSON[.gz]")
     root = Path(data["path"]).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"data.path={root} is not a folder (data.source=files reads a folder of DFT results)")
