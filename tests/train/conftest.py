@@ -78,34 +78,11 @@ def make_materials(seed: int = 0) -> list[dict]:
     return out
 
 
-def normalization_stats(materials: list[dict], train_ids: list[str]) -> dict:
-    """Training-split statistics in the normalization.json format of docs/architecture.md."""
-    train = [m for m in materials if m["id"] in set(train_ids)]
-
-    def stats(x):
-        x = np.asarray(x, dtype=float)
-        clip = float(np.percentile(x, 99.9))
-        x = np.minimum(x, clip)
-        return {"clip": clip, "mean": float(x.mean()), "std": float(x.std() or 1.0)}
-
-    by_z: dict[int, list] = {}
-    for m in train:
-        for z, row in zip(m["epdos_z"], m["epdos"], strict=True):
-            by_z.setdefault(int(z), []).append(row)
-    fermi = np.array([m["efermi"] for m in train])
-    gap = np.array([m["gap"] for m in train])
-    return {
-        "dos": stats(np.stack([m["dos"] for m in train])),
-        "epdos": {str(z): stats(np.stack(rows)) for z, rows in by_z.items()},
-        "fermi": {"mean": float(fermi.mean()), "std": float(fermi.std() or 1.0)},
-        "gap": {"mean": float(gap.mean()), "std": float(gap.std() or 1.0)},
-    }
-
-
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory):
     """(processed_dir, split_dir) of the tiny data set, written once per session."""
-    from dosforge.shards import sha256, write_shard
+    from dosforge.normalize import Normalizer
+    from dosforge.shards import load_processed, sha256, write_shard
 
     root = tmp_path_factory.mktemp("tiny")
     processed, split = root / "processed", root / "split"
@@ -127,5 +104,5 @@ def tiny_dirs(tmp_path_factory):
     write_json(
         split / "split.json", {"seed": 0, "fractions": [0.5, 0.25, 0.25], "train": train, "val": val, "test": test}
     )
-    write_json(split / "normalization.json", normalization_stats(materials, train))
+    Normalizer.fit(load_processed(processed), train).to_json(split / "normalization.json")
     return processed, split

@@ -107,6 +107,6 @@ def load_model(path, device: str = "cpu"):
     model = DOSForge(config)
     model.load_state_dict(state["model_state"])
     model.to(device).eval()
-    normalizer = Normalizer.from_dict(state["normalization"])
+    normalizer = Normalizer(state["normalization"])
     meta = {k: v for k, v in state.items() if k != "model_state"}
     return model, normalizer, meta

@@ -1,0 +1,122 @@
+"""Training benchmarks: figures for docs/training.md (printed, never asserted).
+
+python benchmarks/bench_train.py throughput [--size paper] [--batch 64] [--steps 5]
+    training throughput (structures/s: forward + backward + AdamW step) and peak memory of one
+    model size on this machine, on batches of the processed data (data/processed, from `dvc repro
+    preprocess`).
+python benchmarks/bench_train.py wall [--models all|primary,cross2,...]
+    wall time of the configured preset (params.yaml `train:`) training the given models on the
+    processed data and split (`dvc repro split` first), in a temporary folder, without MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import torch  # noqa: E402
+
+from dosforge.config import load_params  # noqa: E402
+from dosforge.io import read_json  # noqa: E402
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def throughput(args) -> None:
+    from dosforge.model import DOSForge, collate
+    from dosforge.model.config import ModelConfig
+    from dosforge.model.losses import LossConfig, compute_losses
+    from dosforge.normalize import Normalizer
+    from dosforge.shards import load_processed
+
+    torch.set_num_threads(args.threads)
+    params = load_params(args.params)
+    processed = load_processed(args.processed)
+    split = read_json(Path(args.split) / "split.json")
+    normalizer = Normalizer.from_json(Path(args.split) / "normalization.json")
+    model_section = dict(params.get("model") or {}, size=args.size, tasks=["dos", "epdos", "fermi", "gap"])
+    config = ModelConfig.from_params(dict(params, model=model_section))
+    loss_config = LossConfig.from_params(params.get("loss") or {})
+    torch.manual_seed(0)
+    model = DOSForge(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-2)
+    rows = processed.indices(split["train"])
+    batches = [
+        collate([processed.sample(int(i)) for i in rows[k * args.batch : (k + 1) * args.batch]], normalizer)
+        for k in range(args.steps + 1)
+    ]
+    rss0 = peak_rss_mib()
+    n_params = sum(p.numel() for p in model.parameters())
+    times = []
+    for k, batch in enumerate(batches):
+        t0 = time.perf_counter()
+        losses = compute_losses(model(batch), batch, loss_config, normalizer)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if k:  # the first step warms up allocators and is not timed
+            times.append(time.perf_counter() - t0)
+    n = sum(int(b.num_graphs) for b in batches[1:])
+    print(f"model size={args.size}  parameters={n_params:,}  batch={args.batch}  threads={args.threads}")
+    print(f"step time {sum(times) / len(times):.3f} s  throughput {n / sum(times):.1f} structures/s (train step)")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB (before training steps {rss0:.0f} MiB)")
+
+
+def wall(args) -> None:
+    from dosforge.train.run import run_training
+
+    params = load_params(args.params)
+    names = list(params.get("ablations") or {}) if args.models == "all" else args.models.split(",")
+    if args.models == "all":
+        names = ["primary"] + names
+    total = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            t0 = time.perf_counter()
+            summary = run_training(
+                params,
+                processed_dir=args.processed,
+                split_dir=args.split,
+                out_dir=Path(tmp) / name,
+                variant=None if name == "primary" else name,
+                progress=False,
+            )
+            dt = time.perf_counter() - t0
+            total += dt
+            print(
+                f"{name:16s} {dt:7.1f} s  epochs {summary['epochs']}  best epoch {summary['best_epoch']}  "
+                f"{summary['selection_rule']} {summary['best_score']:.4f}  params {summary['n_parameters']:,}",
+                flush=True,
+            )
+    print(f"total {total:.1f} s for {len(names)} models (preset {params.get('train', {}).get('preset')})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["throughput", "wall"])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--processed", default="data/processed")
+    ap.add_argument("--split", default="data/split")
+    ap.add_argument("--size", default="paper", choices=["paper", "small"])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", default="primary")
+    args = ap.parse_args()
+    throughput(args) if args.what == "throughput" else wall(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
