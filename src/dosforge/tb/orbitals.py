@@ -12,7 +12,7 @@ Hartree). That table lists occupied orbitals only, so:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from pymatgen.core import Element
@@ -99,7 +99,7 @@ def _row_neighbour_value(el: Element, l_char: str, n_of) -> float:
     raise UnsupportedElementError(f"no {l_char} orbital energy for {el.symbol} or its row neighbours")
 
 
-@lru_cache(maxsize=None)
+@cache
 def species(symbol: str) -> Species:
     el = Element(symbol)
     if el.is_noble_gas:

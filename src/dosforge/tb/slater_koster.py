@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-INTEGRALS = ("ss_sigma", "sp_sigma", "sd_sigma", "pp_sigma", "pp_pi", "pd_sigma", "pd_pi", "dd_sigma", "dd_pi", "dd_delta")
+INTEGRALS = (
+    "ss_sigma", "sp_sigma", "sd_sigma", "pp_sigma", "pp_pi", "pd_sigma", "pd_pi", "dd_sigma", "dd_pi", "dd_delta",
+)  # fmt: skip
 L_OF_ORBITAL = np.array([0, 1, 1, 1, 2, 2, 2, 2, 2])
 S3 = np.sqrt(3.0)
 
@@ -53,7 +55,8 @@ def _d_d(c, vs, vp, vd):
     for k, (a, b) in enumerate(pairs):  # diagonal xy, yz, zx
         ca, cb = cos[a], cos[b]
         cc = cos[3 - a - b]
-        out[..., k, k] = 3 * ca**2 * cb**2 * vs + (ca**2 + cb**2 - 4 * ca**2 * cb**2) * vp + (cc**2 + ca**2 * cb**2) * vd
+        ab2 = ca**2 * cb**2
+        out[..., k, k] = 3 * ab2 * vs + (ca**2 + cb**2 - 4 * ab2) * vp + (cc**2 + ab2) * vd
     # off-diagonal among xy, yz, zx: E_{ab, bc} = 3 a b^2 c vs + a c (1 - 4 b^2) vp + a c (b^2 - 1) vd
     for k1, k2 in ((0, 1), (1, 2), (2, 0)):
         a, b = pairs[k1]
