@@ -132,7 +132,9 @@ def train_model(
     rule = selection_rule(tasks)
 
     torch.manual_seed(seed)
-    model = DOSForge(model_config).to(device)
+    model = DOSForge(model_config)
+    model.set_normalization(normalizer)  # gap_head=extract runs Algorithm 1 on the denormalised DOS
+    model.to(device)
     optimizer = make_optimizer(model, cfg)
     train_ds = SplitDataset(processed, split["train"])
     val_ds = SplitDataset(processed, split["val"])
