@@ -1,0 +1,73 @@
+"""The evaluate stage's work on a tiny set of model directories: metrics JSON, report, plots."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dosforge.evaluate import evaluate_models
+from dosforge.metrics import CONTRACT_KEYS
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, model_dirs, grid):
+    out = tmp_path_factory.mktemp("eval")
+    truth = {"dos": np.stack([_flat_gap(grid, 2), _flat_gap(grid, 0)]), "gap": np.array([4 * grid.de, 0.0])}
+    truth["is_metal"] = truth["gap"] == 0
+    result = evaluate_models(
+        model_dirs, grid, out / "metrics", out / "plots", out / "reports" / "evaluation.md",
+        {"source": "embedded", "synthetic": True}, ground_truth=truth, percentiles=(0, 50, 95), dpi=40,
+    )  # fmt: skip
+    return out, result
+
+
+def _flat_gap(grid, half):
+    d = np.ones(grid.bins)
+    d[grid.bins // 2 - half : grid.bins // 2 + half] = 0
+    return d
+
+
+def test_metrics_json_per_model_has_every_contract_key(evaluated, model_dirs):
+    out, _ = evaluated
+    for name in model_dirs:
+        data = json.loads((out / "metrics" / f"{name}.json").read_text(), parse_constant=pytest.fail)  # no NaN
+        assert set(CONTRACT_KEYS) <= set(data), name
+        assert data["n_test"] == 8
+    primary = json.loads((out / "metrics" / "primary.json").read_text())
+    assert all(isinstance(primary[k], float) for k in CONTRACT_KEYS if k != "n_test")
+    single_fermi = json.loads((out / "metrics" / "single_fermi.json").read_text())
+    assert single_fermi["fermi.mae_ev"] > 0 and single_fermi["dos.wd_bins"] is None
+
+
+def test_gap_validation_written(evaluated):
+    out, result = evaluated
+    gv = json.loads((out / "metrics" / "gap_validation.json").read_text())
+    assert gv["n"] == 2 and gv["threshold_scan.mae_ev"] == pytest.approx(0.0)
+    assert result.gap_validation == gv
+
+
+def test_report_has_tables_and_synthetic_statement(evaluated):
+    out, result = evaluated
+    report = (out / "reports" / "evaluation.md").read_text()
+    assert "SYNTHETIC" in report and "NOT comparable" in report
+    single = next(line for line in report.splitlines() if line.startswith("| 1-task | Single |"))
+    wd = result.metrics["single_dos"]["dos.wd_bins"]
+    assert f"{wd:.3f}" in single and "–" not in single.split("|")[3]
+    assert "## Gap extraction on ground truth" in report and "(../plots/spectra/primary.png)" in report
+
+
+def test_plots_written_for_each_model(evaluated):
+    out, result = evaluated
+    assert (out / "plots" / "spectra" / "primary.png").is_file()
+    assert not (out / "plots" / "spectra" / "single_fermi.png").exists()  # no spectra to show
+    for name in ("primary", "single_fermi", "single_gap", "single_dos"):
+        assert (out / "plots" / "parity" / f"{name}.png").is_file()
+    header = (out / "plots" / "learning_curves" / "primary.csv").read_text().splitlines()[0]
+    assert header == "epoch,train_loss,val_loss,lr"
+    assert result.logged_to_mlflow == dict.fromkeys(result.metrics, False)  # no mlflow_run.json in these dirs
+
+
+def test_missing_model_outputs_are_named(tmp_path, grid, model_dirs):
+    dirs = {"primary": model_dirs["primary"], "cross2": tmp_path / "cross2"}
+    with pytest.raises(FileNotFoundError, match="cross2"):
+        evaluate_models(dirs, grid, tmp_path / "m", tmp_path / "p", tmp_path / "r.md", {"source": "mp"})
