@@ -1,0 +1,135 @@
+"""The iComFormer encoder (Yan et al., ICLR 2024) in plain torch + torch-geometric (DOSForge section 3.3).
+
+As published (ComFormer `iComformer`):
+- atom features -> Linear(d); edge length as -0.75/|r| through an RBF on [-4, 0] -> Linear -> Softplus;
+- per edge, the three invariant lattice vectors l_k give |l_k| (same RBF branch) and cos(r, l_k)
+  (RBF on [-1, 1] -> Linear -> Softplus);
+- node layer 1, then the edge-update layer (each edge attends to its three lattice "neighbours"),
+  then the remaining node layers; no pooling here: DOSForge decodes from the per-atom embeddings H.
+- node layer: key_j updated from (k_i, k_j, e_ij), alpha = q_i * key_j / sqrt(C), message =
+  MLP(v_i, v_j, e_ij) * sigmoid(BatchNorm(alpha)), summed over neighbours; out = softplus(x + BN(Linear(msg))).
+Every input is a length or a cosine of lattice-invariant vectors, so H is invariant to rotation,
+translation, atom order and (through `dosforge.graph`'s primitive lattice vectors) supercells.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch_geometric.nn import MessagePassing
+
+from dosforge.model.features import RBFExpansion, element_feature_table
+
+
+def _mlp3(c: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(3 * c, c), nn.SiLU(), nn.Linear(c, c))
+
+
+class ComformerConv(MessagePassing):
+    """Node-wise transformer layer (published `ComformerConv`): sigmoid-gated, BatchNorm on the attention."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__(aggr="add", node_dim=0)
+        self.heads, self.c = heads, d
+        self.lin_query = nn.Linear(d, heads * d)
+        self.lin_key = nn.Linear(d, heads * d)
+        self.lin_value = nn.Linear(d, heads * d)
+        self.lin_edge = nn.Linear(d, heads * d)
+        self.lin_concat = nn.Linear(heads * d, d)
+        self.key_update = _mlp3(d)
+        self.msg_update = _mlp3(d)
+        self.bn_att = nn.BatchNorm1d(d)
+        self.bn = nn.BatchNorm1d(d)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        h, c = self.heads, self.c
+        q = self.lin_query(x).view(-1, h, c)
+        k = self.lin_key(x).view(-1, h, c)
+        v = self.lin_value(x).view(-1, h, c)
+        out = self.propagate(edge_index, query=q, key=k, value=v, edge_attr=edge_attr)
+        out = self.lin_concat(out.view(-1, h * c))
+        return nn.functional.softplus(x + self.bn(out))
+
+    def message(self, query_i, key_i, key_j, value_i, value_j, edge_attr):
+        h, c = self.heads, self.c
+        e = self.lin_edge(edge_attr).view(-1, h, c)
+        key_j = self.key_update(torch.cat([key_i, key_j, e], dim=-1))
+        alpha = query_i * key_j / math.sqrt(c)
+        msg = self.msg_update(torch.cat([value_i, value_j, e], dim=-1))
+        gate = torch.sigmoid(self.bn_att(alpha.reshape(-1, c)).view(-1, h, c))
+        return msg * gate
+
+
+class ComformerEdgeConv(nn.Module):
+    """Edge-update layer (published `ComformerConv_edge`): each edge attends to its three lattice vectors."""
+
+    def __init__(self, d: int, heads: int, lattice_emb: int = 32):
+        super().__init__()
+        self.heads, self.c = heads, d
+        self.lemb = nn.Embedding(3, lattice_emb)  # which of l1, l2, l3
+        self.lin_query = nn.Linear(d, heads * d)
+        self.lin_key = nn.Linear(d, heads * d)
+        self.lin_value = nn.Linear(d, heads * d)
+        self.lin_key_l = nn.ModuleList(nn.Linear(d, heads * d) for _ in range(3))
+        self.lin_value_l = nn.ModuleList(nn.Linear(d, heads * d) for _ in range(3))
+        self.lin_edge = nn.Linear(d, heads * d, bias=False)
+        self.lin_len = nn.Linear(d + lattice_emb, d)
+        self.lin_concat = nn.Linear(heads * d, d)
+        self.key_update = _mlp3(d)
+        self.msg_update = _mlp3(d)
+        self.bn_att = nn.BatchNorm1d(d)
+        self.bn = nn.BatchNorm1d(d)
+
+    def forward(self, edge: torch.Tensor, lat_len: torch.Tensor, lat_angle: torch.Tensor) -> torch.Tensor:
+        """edge (E, d); lat_len, lat_angle (E, 3, d) -> updated edge features (E, d)."""
+        h, c = self.heads, self.c
+        n_edge = edge.shape[0]
+        q = self.lin_query(edge).view(-1, 1, h, c).expand(-1, 3, -1, -1)
+        k = self.lin_key(edge).view(-1, 1, h, c).expand(-1, 3, -1, -1)
+        v = self.lin_value(edge).view(-1, 1, h, c).expand(-1, 3, -1, -1)
+        emb = self.lemb.weight.unsqueeze(0).expand(n_edge, -1, -1)
+        lat = self.lin_len(torch.cat([lat_len, emb], dim=-1))  # (E, 3, d)
+        k_l = torch.stack([f(lat[:, i]) for i, f in enumerate(self.lin_key_l)], dim=1).view(-1, 3, h, c)
+        v_l = torch.stack([f(lat[:, i]) for i, f in enumerate(self.lin_value_l)], dim=1).view(-1, 3, h, c)
+        e = self.lin_edge(lat_angle).view(-1, 3, h, c)
+        key = self.key_update(torch.cat([k, k_l, e], dim=-1))
+        alpha = q * key / math.sqrt(c)
+        msg = self.msg_update(torch.cat([v, v_l, e], dim=-1))
+        msg = msg * torch.sigmoid(self.bn_att(alpha.reshape(-1, c)).view(-1, 3, h, c))
+        out = self.lin_concat(msg.reshape(-1, 3, h * c)).sum(dim=1)
+        return nn.functional.softplus(edge + self.bn(out))
+
+
+class ICoMFormerEncoder(nn.Module):
+    """Per-atom embeddings H (N_atoms, d) from a collated batch (`dosforge.model.batch.collate`)."""
+
+    def __init__(self, d: int, layers: int, heads: int, rbf_bins: int, angle_bins: int):
+        super().__init__()
+        if layers < 1:
+            raise ValueError("the encoder needs at least one node layer")
+        self.register_buffer("element_table", torch.from_numpy(element_feature_table()))
+        self.atom_embedding = nn.Linear(self.element_table.shape[1], d)
+        self.rbf = nn.Sequential(RBFExpansion(-4.0, 0.0, rbf_bins), nn.Linear(rbf_bins, d), nn.Softplus())
+        self.rbf_angle = nn.Sequential(RBFExpansion(-1.0, 1.0, angle_bins), nn.Linear(angle_bins, d), nn.Softplus())
+        self.node_layers = nn.ModuleList(ComformerConv(d, heads) for _ in range(layers))
+        self.edge_update = ComformerEdgeConv(d, heads)
+
+    def forward(self, batch) -> torch.Tensor:
+        z, edge_index, r = batch.z, batch.edge_index, batch.edge_vec
+        if int(z.max()) >= self.element_table.shape[0] or int(z.min()) < 1:
+            raise ValueError(f"atomic numbers must lie in 1..{self.element_table.shape[0] - 1}")
+        x = self.atom_embedding(self.element_table[z])
+        edge_graph = batch.batch[edge_index[0]]
+        lat = batch.lattice_vecs[edge_graph]  # (E, 3, 3): each edge's graph's l1, l2, l3
+        r_len = r.norm(dim=-1)
+        edge = self.rbf(-0.75 / r_len)
+        lat_len = self.rbf(-0.75 / batch.lattice_vecs.norm(dim=-1))[edge_graph]  # (E, 3, d), computed per graph
+        cos = (lat * r.unsqueeze(1)).sum(-1) / (lat.norm(dim=-1) * r_len.unsqueeze(1))
+        lat_angle = self.rbf_angle(cos.clamp(-1.0, 1.0))
+        x = self.node_layers[0](x, edge_index, edge)
+        edge = self.edge_update(edge, lat_len, lat_angle)
+        for layer in self.node_layers[1:]:
+            x = layer(x, edge_index, edge)
+        return x
