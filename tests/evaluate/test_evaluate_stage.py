@@ -62,7 +62,7 @@ def test_plots_written_for_each_model(evaluated):
     assert not (out / "plots" / "spectra" / "single_fermi.png").exists()  # no spectra to show
     for name in ("primary", "single_fermi", "single_gap", "single_dos"):
         assert (out / "plots" / "parity" / f"{name}.png").is_file()
-    header = (out / "plots" / "learning_curves" / "primary.csv").read_text().splitlines()[0]
+    header = (out / "plots" / "curves" / "primary.csv").read_text().splitlines()[0]
     assert header == "epoch,train_loss,val_loss,lr"
     assert result.logged_to_mlflow == dict.fromkeys(result.metrics, False)  # no mlflow_run.json in these dirs
 

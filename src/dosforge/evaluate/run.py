@@ -5,7 +5,7 @@ Inputs per model (written by training): `test_predictions.h5` (`dosforge.predict
 `history.json` (per-epoch losses and learning rate) and, optionally, `mlflow_run.json`.
 Outputs: `<metrics_dir>/<model>.json` (flat, every key of the metric contract, null where a model
 lacks the task), `<metrics_dir>/gap_validation.json`, under `<plots_dir>`: `spectra/<model>.png`,
-`parity/<model>.png`, `learning_curves/<model>.png` and `learning_curves/<model>.csv`, and the report.
+`parity/<model>.png`, `learning_curves/<model>.png`, `curves/<model>.csv` (learning-curve data), and the report.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def evaluate_models(
         write_json(metrics_dir / f"{name}.json", metrics)
         result.metrics[name] = metrics
         rows = load_history(d / HISTORY)
-        write_curve_csv(rows, plots_dir / "learning_curves" / f"{name}.csv")
+        write_curve_csv(rows, plots_dir / "curves" / f"{name}.csv")
         figures = [
             plot_percentile_panels(
                 pred, grid, plots_dir / "spectra" / f"{name}.png", percentiles, panel_columns, dpi, model_name=name
