@@ -95,3 +95,68 @@ def fake_mp():
 
     factory.calls = calls
     return factory, client
+
+
+TINY_MODEL = {
+    "tasks": ["dos", "epdos", "fermi", "gap"],
+    "coupling": "cross",
+    "gap_head": "extract",
+    "size": "small",
+    "encoder": {"d": 16, "layers": 2, "heads": 1, "rbf_bins": 16, "angle_bins": 16},
+    "decoder": {"heads": 2, "head_dim": 8, "ffn_mult": 2, "n_patches": 32, "l1": 1, "l2": 1},
+}
+
+
+def tiny_normalization() -> dict:
+    """Statistics in the shape of data/split/normalization.json (values typical of per-cell DOS, E_F, E_g)."""
+    epdos = {
+        str(Element(s).Z): {"clip": 30.0, "mean": 0.4 + 0.05 * i, "std": 0.8} for i, s in enumerate(TRAINING_ELEMENTS)
+    }
+    return {
+        "dos": {"clip": 40.0, "mean": 1.2, "std": 1.5},
+        "epdos": epdos,
+        "epdos_default": {"clip": 30.0, "mean": 0.5, "std": 0.8},
+        "fermi": {"mean": 3.0, "std": 2.5},
+        "gap": {"mean": 0.8, "std": 1.2},
+    }
+
+
+def write_tiny_checkpoint(path, *, synthetic: bool = True, seed: int = 0):
+    """An untrained tiny DOSForge written by the training code's `save_best`, with the metadata it records."""
+    import torch
+
+    from dosforge.model import DOSForge, ModelConfig
+    from dosforge.normalize import Normalizer
+    from dosforge.train.checkpoint import save_best
+
+    torch.manual_seed(seed)
+    config = ModelConfig.from_dict(TINY_MODEL)
+    model = DOSForge(config).eval()
+    model.set_normalization(Normalizer(tiny_normalization()))  # as training does before its first step
+    meta = {
+        "name": "tiny-untrained",
+        "model_config": config.to_dict(),
+        "tasks": list(config.tasks),
+        "normalization": tiny_normalization(),
+        "grid": {"emin": -10.0, "emax": 10.0, "bins": 256, "de": 20.0 / 256},
+        "elements": sorted(Element(s).Z for s in TRAINING_ELEMENTS),
+        "source": "embedded",
+        "synthetic": synthetic,
+        "graph_params": {"cutoff": 4.0, "max_neighbors": 12},
+        "epoch": 0,
+        "score": float("nan"),
+    }
+    save_best(path, model=model, meta=meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
+
+
+@pytest.fixture(scope="session")
+def predictor(checkpoint):
+    import dosforge
+
+    return dosforge.load_model(checkpoint)
