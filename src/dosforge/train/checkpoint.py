@@ -39,10 +39,18 @@ def fingerprint(config: dict, data_files: list[str | Path] = (), code_files: lis
     return h.hexdigest()
 
 
+TRAINING_CODE = ("train", "model", "normalize.py", "shards.py", "gap.py", "metrics.py", "predictions.py", "grid.py")
+
+
 def library_sources() -> list[Path]:
-    """The dosforge package's Python files: a code change invalidates any half-finished run."""
+    """The library code a training run depends on (the train/ablate stages' code deps in dvc.yaml):
+    a change to any of it invalidates a half-finished run."""
     root = Path(__file__).resolve().parents[1]
-    return sorted(root.rglob("*.py"))
+    files = []
+    for name in TRAINING_CODE:
+        path = root / name
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return files
 
 
 def save_last(path, *, model, optimizer, scheduler, epoch: int, best: dict, history: list, fingerprint: str) -> None:

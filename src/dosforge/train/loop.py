@@ -184,7 +184,7 @@ def train_model(
             n_seen += b
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
-            bar.set_postfix(loss=f"{float(losses['total']):.4f}")
+            bar.set_postfix(loss=f"{float(losses['total'].detach()):.4f}")
         train_losses = {k: v / n_seen for k, v in sums.items()}
 
         with autocast:
