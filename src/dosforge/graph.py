@@ -31,13 +31,17 @@ Returned arrays (axis 0 is what the shards store raggedly):
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import spglib
 from pymatgen.core import Structure
+from pymatgen.optimization.neighbors import find_points_in_spheres
 
 TIE_TOL = 1e-5  # A: neighbours this close to the k-th distance count as ties
 SYMPREC = 1e-3  # A: tolerance for a translation to map an atom onto an equivalent one
 MAX_EXPANSIONS = 8  # radius growth steps before giving up (8 doublings = 256x the cutoff)
+NEIGHBOR_MARGIN = 1.5  # first radius holds ~1.5 k atoms at the cell's mean density (see _knn_edges)
 GRAPH_KEYS = ("edge_index", "edge_vec", "lattice_vecs")
 
 
@@ -45,40 +49,79 @@ class GraphError(ValueError):
     """The structure cannot be turned into a crystal graph; the message says why."""
 
 
-def pure_translations(structure: Structure) -> np.ndarray:
+class _Cell:
+    """The arrays of a structure that graph building needs, extracted once."""
+
+    def __init__(self, structure: Structure):
+        self.matrix = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
+        self.frac = np.asarray(structure.frac_coords, dtype=float)
+        self.cart = np.ascontiguousarray(self.frac @ self.matrix)
+        self.z = np.asarray(structure.atomic_numbers, dtype=np.int64)
+        self.abc = np.linalg.norm(self.matrix, axis=1)
+        self.volume = abs(float(np.linalg.det(self.matrix)))
+
+
+def pure_translations(cell: _Cell) -> np.ndarray:
     """Fractional translations (in the given cell, including 0) that map the crystal onto itself."""
-    frac = structure.frac_coords
-    z = np.asarray(structure.atomic_numbers)
+    frac, z = cell.frac, cell.z
     cand = frac[z == z[0]] - frac[0]  # a translation must carry atom 0 onto an atom of its species
+    if len(cand) == 1:
+        return np.zeros((1, 3))  # atom 0's species occurs once: only the cell's own translations
     delta = frac[None, :, None, :] + cand[:, None, None, :] - frac[None, None, :, :]  # (m, n, n, 3)
-    off = np.linalg.norm((delta - np.rint(delta)) @ structure.lattice.matrix, axis=-1)
+    off = np.linalg.norm((delta - np.rint(delta)) @ cell.matrix, axis=-1)
     off = np.where(z[None, None, :] == z[None, :, None], off, np.inf)
     ok = (off.min(-1) < SYMPREC).all(-1)  # every atom lands on an atom of its species
     return cand[ok] - np.floor(cand[ok] + 1e-9)
 
 
-def invariant_lattice_vectors(structure: Structure) -> np.ndarray:
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a x b along the last axis (np.cross's axis handling costs more than the product for 3-vectors)."""
+    return np.stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        axis=-1,
+    )
+
+
+def _first(mask: np.ndarray, what: str) -> int:
+    if not mask.any():
+        raise GraphError(f"could not find {what} among the lattice points (degenerate cell?)")
+    return int(np.argmax(mask))
+
+
+def invariant_lattice_vectors(structure: Structure | _Cell) -> np.ndarray:
     """Rows l1, l2, l3 (Cartesian, A): a reduced basis of the primitive lattice in iComFormer's sign convention."""
-    lat = structure.lattice
-    trans = pure_translations(structure)
+    cell = structure if isinstance(structure, _Cell) else _Cell(structure)
+    trans = pure_translations(cell)
     # Lattice points near the origin (published: self-images of atom 0 within max(a, b, c) + 0.01 A),
     # here of the primitive lattice: the given cell's points plus its internal pure translations.
-    pts = lat.get_points_in_sphere(trans, np.zeros(3), max(lat.abc) + 1e-2, zip_results=False)
-    cart = lat.get_cartesian_coords(np.asarray(pts[0]))
-    length = np.linalg.norm(cart, axis=1)
-    nonzero = length > 1e-6
-    cart, length = cart[nonzero], length[nonzero]
-    cart = cart[np.argsort(length, kind="stable")]
+    _, points, images, dist = find_points_in_spheres(
+        np.ascontiguousarray(trans @ cell.matrix),
+        np.zeros((1, 3)),
+        r=float(cell.abc.max()) + 1e-2,
+        pbc=np.ones(3, dtype=np.int64),
+        lattice=cell.matrix,
+        tol=1e-8,
+    )
+    keep = dist > 1e-6
+    cart = ((trans[points[keep]] + images[keep]) @ cell.matrix)[np.argsort(dist[keep], kind="stable")]
+    lengths2 = (cart**2).sum(1)
     l1 = cart[0]
-    l2 = next(v for v in cart[1:] if np.linalg.norm(np.cross(l1, v)) > 1e-5 * (l1 @ l1 + v @ v))
-    normal = np.cross(l1, l2)
-    l3 = next(v for v in cart[1:] if abs(normal @ v) > 1e-5 * np.linalg.norm(normal) * np.linalg.norm(v))
+    cross1 = _cross(l1, cart)
+    l2 = cart[_first(np.linalg.norm(cross1, axis=1) > 1e-5 * (l1 @ l1 + lengths2), "a second direction")]
+    normal = _cross(l1, l2)
+    l3 = cart[_first(np.abs(cart @ normal) > 1e-5 * np.linalg.norm(normal) * np.sqrt(lengths2), "a third direction")]
     # The shortest non-coplanar vectors are a basis in 3-D; Niggli reduction then makes the choice canonical.
-    reduced = spglib.niggli_reduce(np.stack([l1, l2, l3]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib's notice about its error-handling mode
+        reduced = spglib.niggli_reduce(np.stack([l1, l2, l3]))
     if reduced is None:
         raise GraphError("Niggli reduction of the lattice failed (degenerate cell?)")
     l1, l2, l3 = np.asarray(reduced, dtype=float)
-    if abs(abs(np.cross(l1, l2) @ l3) * len(trans) - lat.volume) > 1e-3 * lat.volume:
+    if abs(abs(np.linalg.det(np.stack([l1, l2, l3]))) * len(trans) - cell.volume) > 1e-3 * cell.volume:
         raise GraphError("could not find a primitive lattice basis (inconsistent pure translations)")
     # Published "invariant corner": l2 and l3 make an angle of at most 90 degrees with l1 ...
     if l1 @ l2 < 0:
@@ -86,21 +129,34 @@ def invariant_lattice_vectors(structure: Structure) -> np.ndarray:
     if l1 @ l3 < 0:
         l3 = -l3
     # ... and the frame is right-handed (published `correct_coord_sys`), else all three flip.
-    if np.cross(l1, l2) @ l3 < 0:
+    if np.linalg.det(np.stack([l1, l2, l3])) < 0:
         l1, l2, l3 = -l1, -l2, -l3
     return np.stack([l1, l2, l3])
 
 
-def _knn_edges(structure: Structure, cutoff: float, max_neighbors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(src, dst, image) of each atom's k nearest neighbours (ties kept), with the published radius fallback."""
-    n = len(structure)
-    radius = cutoff
-    lat = structure.lattice
+def _neighbors(cell: _Cell, radius: float):
+    center, neighbor, images, dist = find_points_in_spheres(
+        cell.cart, cell.cart, r=radius, pbc=np.ones(3, dtype=np.int64), lattice=cell.matrix, tol=1e-8
+    )
+    keep = ~((center == neighbor) & (dist <= 1e-8))  # not the atom itself
+    return center[keep], neighbor[keep], images[keep], dist[keep]
+
+
+def _knn_edges(cell: _Cell, cutoff: float, max_neighbors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, image) of each atom's k nearest neighbours (ties kept).
+
+    Published: search within `cutoff`; while some atom has fewer than k neighbours, grow the radius to
+    max(a, b, c), then keep doubling; keep each atom's k nearest. The result is the k-nearest-neighbour set
+    whatever the radius, so we start at max(cutoff, the radius holding ~1.5 k atoms at the cell's density)
+    to save the usual failed first search, and double from there.
+    """
+    n = len(cell.z)
+    radius = max(cutoff, (3 * NEIGHBOR_MARGIN * max_neighbors * cell.volume / (4 * np.pi * n)) ** (1 / 3))
     for _ in range(MAX_EXPANSIONS + 1):
-        center, neighbor, images, dist = structure.get_neighbor_list(radius)
-        if n and np.bincount(center, minlength=n).min() >= max_neighbors:
+        center, neighbor, images, dist = _neighbors(cell, radius)
+        if np.bincount(center, minlength=n).min() >= max_neighbors:
             break
-        radius = max(lat.a, lat.b, lat.c) if radius < max(lat.a, lat.b, lat.c) else 2 * radius
+        radius *= 2
     else:
         raise GraphError(f"fewer than {max_neighbors} neighbours for some atom even within {radius / 2:.1f} A")
     order = np.lexsort((dist, center))  # by atom, then by distance
@@ -111,16 +167,17 @@ def _knn_edges(structure: Structure, cutoff: float, max_neighbors: int) -> tuple
     return center[keep], neighbor[keep], np.rint(images[keep]).astype(np.int64)
 
 
-def _lattice_edges(structure: Structure, lattice_vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lattice_edges(cell: _Cell, lattice_vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src, dst, image) joining every atom to its translate by each l_k (itself in a primitive cell)."""
-    frac = structure.frac_coords
+    frac, z = cell.frac, cell.z
     n = len(frac)
-    shifts = structure.lattice.get_fractional_coords(lattice_vecs)  # (3, 3) fractional in the given cell
+    shifts = np.linalg.solve(cell.matrix.T, lattice_vecs.T).T  # (3, 3) fractional in the given cell
+    whole = np.rint(shifts)
+    if np.abs(shifts - whole).max() < 1e-6:  # the given cell is primitive: each l_k is a self-loop
+        return np.repeat(np.arange(n), 3), np.repeat(np.arange(n), 3), np.tile(whole.astype(np.int64), (n, 1))
     target = frac[:, None, :] + shifts[None, :, :]  # (n, 3, 3)
     delta = target[:, :, None, :] - frac[None, None, :, :]  # (n, 3, n, 3)
-    mismatch = (delta - np.rint(delta)) @ structure.lattice.matrix  # Cartesian offset from a lattice point
-    residual = np.linalg.norm(mismatch, axis=-1)  # (n, 3, n)
-    z = np.asarray(structure.atomic_numbers)
+    residual = np.linalg.norm((delta - np.rint(delta)) @ cell.matrix, axis=-1)  # (n, 3, n)
     residual = np.where(z[None, None, :] == z[:, None, None], residual, np.inf)  # only the same species
     dst = residual.argmin(-1)  # (n, 3)
     if (np.take_along_axis(residual, dst[..., None], -1)[..., 0] > 10 * SYMPREC).any():
@@ -138,11 +195,12 @@ def build_graph(structure: Structure, cutoff: float = 4.0, max_neighbors: int = 
         raise GraphError("structure has no atoms")
     if cutoff <= 0 or max_neighbors < 1:
         raise GraphError(f"need cutoff > 0 and max_neighbors >= 1, got cutoff={cutoff}, max_neighbors={max_neighbors}")
-    if structure.lattice.volume < 1e-3:
-        raise GraphError(f"lattice volume {structure.lattice.volume:.3g} A^3 is degenerate")
-    lattice_vecs = invariant_lattice_vectors(structure)
-    s1, d1, i1 = _knn_edges(structure, cutoff, max_neighbors)
-    s2, d2, i2 = _lattice_edges(structure, lattice_vecs)
+    cell = _Cell(structure)
+    if cell.volume < 1e-3:
+        raise GraphError(f"lattice volume {cell.volume:.3g} A^3 is degenerate")
+    lattice_vecs = invariant_lattice_vectors(cell)
+    s1, d1, i1 = _knn_edges(cell, cutoff, max_neighbors)
+    s2, d2, i2 = _lattice_edges(cell, lattice_vecs)
     src = np.concatenate([s1, s2])
     dst = np.concatenate([d1, d2])
     img = np.concatenate([i1, i2])
@@ -154,8 +212,7 @@ def build_graph(structure: Structure, cutoff: float = 4.0, max_neighbors: int = 
     key = ((src * n + dst) * base + shifted[:, 0]) * base * base + shifted[:, 1] * base + shifted[:, 2]
     _, first = np.unique(key, return_index=True)
     src, dst, img = src[first], dst[first], img[first]
-    frac = structure.frac_coords
-    vec = structure.lattice.get_cartesian_coords(frac[dst] + img - frac[src])
+    vec = (cell.frac[dst] + img - cell.frac[src]) @ cell.matrix
     if np.linalg.norm(vec, axis=1).min() < 0.1:
         raise GraphError("two atoms closer than 0.1 A (overlapping sites)")
     return {

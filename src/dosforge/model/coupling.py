@@ -38,9 +38,9 @@ class SpectralDecoder(nn.Module):
 
         c = self.coupling
         if self.has_dos:
-            self.ln_h_dos = nn.LayerNorm(d)
             self.dos_head = Unpatchify(d, bins // n_p)
             if c != "epdos_to_dos":  # DOS reads the atoms directly in its first stage
+                self.ln_h_dos = nn.LayerNorm(d)
                 self.dos_l1 = blocks(dec["l1"], cross=True)
             if c in ("epdos_to_dos", "cross"):  # after the exchange DOS refines with self-attention only
                 self.dos_l2 = blocks(dec["l2"], cross=False)
@@ -59,7 +59,7 @@ class SpectralDecoder(nn.Module):
     def forward(self, h: torch.Tensor, batch) -> dict[str, torch.Tensor]:
         n_graphs = int(batch.num_graphs)
         out: dict[str, torch.Tensor] = {}
-        if self.has_dos:
+        if hasattr(self, "ln_h_dos"):
             dos_keys = dense_keys(self.ln_h_dos(h), batch.batch, n_graphs)
         if self.has_epdos:
             n_groups = int(batch.group_z.shape[0])
