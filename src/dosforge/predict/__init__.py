@@ -27,8 +27,10 @@ class CheckpointError(RuntimeError):
 def load_model(path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> Predictor:
     """Load a checkpoint written by `dosforge.train` and return a `Predictor` on `device` ('cpu', 'cuda', 'auto')."""
     path = Path(path)
+    if path.is_dir():  # a model directory (models/<name>/) holds its best.pt
+        path = path / "best.pt"
     if not path.is_file():
-        hint = " (train the primary model first: `dvc repro train`)" if str(path) == DEFAULT_CHECKPOINT else ""
+        hint = " (train the primary model first: `dvc repro train`)" if path == Path(DEFAULT_CHECKPOINT) else ""
         raise CheckpointError(f"checkpoint not found: {path}{hint}")
     try:
         from dosforge.train.checkpoint import load_model as load_checkpoint

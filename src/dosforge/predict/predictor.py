@@ -141,18 +141,19 @@ class Predictor:
                 prepared = []
                 for k in chunk:
                     try:
-                        prepared.append((k, *self._prepare(inputs[k], primitive)))
+                        prepared.append((k, *self.prepare(inputs[k], primitive)))
                     except Exception as exc:  # noqa: BLE001 - a structure whose graph fails is its own error
                         outcomes[k] = PredictionFailure(
                             inputs[k].id, inputs[k].source, f"graph construction failed: {exc}"
                         )
                 if prepared:
-                    for k, result in zip([p[0] for p in prepared], self._infer(inputs, prepared), strict=True):
+                    for k, result in zip([p[0] for p in prepared], self.infer(inputs, prepared), strict=True):
                         outcomes[k] = result
                 bar.update(len(chunk))
         return outcomes  # type: ignore[return-value]
 
-    def _prepare(self, inp: StructureInput, primitive: bool) -> tuple[Structure, dict]:
+    def prepare(self, inp: StructureInput, primitive: bool) -> tuple[Structure, dict]:
+        """(cell the model sees, collate sample with its crystal graph) for one valid input."""
         from dosforge.graph import build_graph
 
         cell = model_cell(inp.structure) if primitive else inp.structure
@@ -166,7 +167,8 @@ class Predictor:
         return cell, sample
 
     @torch.inference_mode()
-    def _infer(self, inputs: Sequence[StructureInput], prepared: list) -> list[PredictionResult]:
+    def infer(self, inputs: Sequence[StructureInput], prepared: list) -> list[PredictionResult]:
+        """One forward pass over `prepared` = [(index into inputs, cell, sample), ...] -> results in original units."""
         from dosforge.model import collate
 
         batch = collate([p[2] for p in prepared], None).to(self.device)
