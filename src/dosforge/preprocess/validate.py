@@ -52,6 +52,8 @@ class Reject(Exception):
 
 
 def parse_structure(record: RawRecord) -> Structure:
+    if isinstance(record.structure, dict) and record.structure.get("sites") == []:
+        raise Reject(EMPTY, "no sites")
     try:
         structure = Structure.from_dict(record.structure)
     except Exception as exc:

@@ -1,0 +1,62 @@
+"""Bin-average PCHIP onto the grid: what a bin value is, E_F alignment, coverage, spin summation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.interpolate import PchipInterpolator
+from scipy.special import erf
+
+from dosforge.grid import EnergyGrid
+from dosforge.preprocess.spectra import bin_average, element_residual, spin_sum, window_covered
+
+G = EnergyGrid()
+
+
+def test_bin_value_is_the_average_over_the_bin():
+    e = np.linspace(-30, 30, 3001)
+    # linear data: PCHIP reproduces it exactly, and the bin average is the value at the bin centre
+    np.testing.assert_allclose(bin_average(e, 2.0 * e + 1.0, 0.0, G), 2.0 * G.centers + 1.0, atol=1e-9)
+    # a Gaussian: each bin equals the exact integral over the bin / dE
+    s = 0.3
+    exact = 0.5 * (erf(G.edges[1:] / (s * np.sqrt(2))) - erf(G.edges[:-1] / (s * np.sqrt(2)))) / G.de
+    gauss = np.exp(-(e**2) / (2 * s * s)) / (s * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(bin_average(e, gauss, 0.0, G), exact, atol=2e-4)
+    assert bin_average(e, gauss, 0.0, G).sum() * G.de == pytest.approx(1.0, abs=1e-6)  # states conserved
+
+
+def test_a_narrow_peak_between_bin_centres_is_kept():
+    e = np.linspace(-15, 15, 30001)  # 1 meV raw spacing
+    peak = np.where(np.abs(e - 0.02) < 0.005, 100.0, 0.0)  # 1 state at 0.02 eV, between centres 0.039 and -0.039
+    values = bin_average(e, peak, 0.0, G)
+    assert values.sum() * G.de == pytest.approx(1.0, rel=1e-3)
+    assert values[128] * G.de == pytest.approx(1.0, rel=1e-3)  # all of it in the bin that holds 0.02 eV
+    assert (values >= 0).all()  # PCHIP does not overshoot below zero
+
+
+def test_fermi_level_on_the_edge_between_bins_127_and_128():
+    ef = 3.217  # absolute; a step from 1 to 0 states/eV exactly at E_F
+    e = np.sort(np.concatenate([np.linspace(ef - 20, ef + 20, 4001), [ef - 1e-9, ef]]))
+    step = np.where(e < ef, 1.0, 0.0)
+    values = bin_average(e, step, ef, G)
+    np.testing.assert_allclose(values[:127], 1.0, atol=1e-9)
+    np.testing.assert_allclose(values[129:], 0.0, atol=1e-9)
+    assert values[127] > 0.99 and values[128] < 0.01
+
+
+def test_window_slice_gives_the_full_interpolant():
+    rng = np.random.default_rng(0)
+    e = np.cumsum(rng.uniform(0.01, 0.2, 800)) - 40
+    d = rng.uniform(0, 5, (800, 3))
+    full = PchipInterpolator(e, d, axis=0).antiderivative()(G.edges + 1.0)
+    np.testing.assert_allclose(bin_average(e, d, 1.0, G), (np.diff(full, axis=0) / G.de).T, rtol=1e-10, atol=1e-10)
+
+
+def test_coverage_and_spin_sum():
+    e = np.linspace(-5, 12, 100)
+    assert not window_covered(e, 0.0, G)  # starts at -5 eV: the window needs -10
+    assert window_covered(np.linspace(-10, 10, 100), 0.0, G)
+    up, down = np.array([1.0, 2.0]), np.array([0.5, 0.25])
+    np.testing.assert_allclose(spin_sum({"up": up, "down": down}), [1.5, 2.25])
+    np.testing.assert_allclose(spin_sum({"up": up}), up)
+    assert element_residual(np.array([2.0, 2.0]), np.array([1.0, 2.0])) == pytest.approx(0.25)
