@@ -168,3 +168,10 @@ def test_partly_missing_predictions_are_an_error_naming_the_material():
 def test_wrong_grid_is_an_error():
     with pytest.raises(ValueError, match="grid.bins"):
         compute_metrics(predictions([peak(10.0)], [peak(10.0)]), EnergyGrid(bins=128))
+
+
+def test_a_diverged_model_is_not_mistaken_for_one_without_the_task():
+    p = predictions(np.full((1, T), np.nan), [peak(100.0)], fermi=([0.3], [0.1]))
+    assert math.isnan(compute_metrics(p, GRID, tasks=["fermi"])["dos.wd_bins"])
+    with pytest.raises(ValueError, match="dos: all NaN"):
+        compute_metrics(p, GRID, tasks=["dos", "fermi"])

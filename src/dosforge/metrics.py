@@ -13,6 +13,7 @@ metric contract; docs/metrics.md spells out every definition.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -110,23 +111,41 @@ def ext_gap(dos_pred: np.ndarray, grid: EnergyGrid, threshold: float = EXT_THRES
     return threshold_gap(dos_pred, grid.de, threshold)
 
 
-def predicted_tasks(pred) -> dict[str, bool]:
-    """Which of the four tasks a model's Predictions carry (see `has_task`)."""
-    return {
+def predicted_tasks(pred, expected: Iterable[str] | None = None) -> dict[str, bool]:
+    """Which of the four tasks a model's Predictions carry (see `has_task`).
+
+    `expected` (e.g. the `tasks` attribute training stores in test_predictions.h5) turns a
+    mismatch into an error: a model that should predict a task but wrote only NaN (a diverged run)
+    must not pass for a model without that task.
+    """
+    found = {
         "dos": has_task(pred.dos_pred, "dos_pred", pred.ids),
         "epdos": has_task(pred.epdos_pred, "epdos_pred"),
         "fermi": has_task(pred.fermi_pred, "fermi_pred", pred.ids),
         "gap": has_task(pred.gap_pred, "gap_pred", pred.ids),
     }
+    if expected is not None:
+        expected = set(expected)
+        if expected - set(TASKS):
+            raise ValueError(f"unknown task(s) {sorted(expected - set(TASKS))}; valid: {', '.join(TASKS)}")
+        wrong = [t for t in TASKS if found[t] != (t in expected)]
+        if wrong:
+            raise ValueError(
+                f"the model's tasks are {sorted(expected)} but its predictions are "
+                + ", ".join(f"{t}: {'present' if found[t] else 'all NaN'}" for t in wrong)
+                + " — the model diverged or the file is inconsistent; re-run its training"
+            )
+    return found
 
 
-def compute_metrics(pred, grid: EnergyGrid) -> dict:
+def compute_metrics(pred, grid: EnergyGrid, tasks: Iterable[str] | None = None) -> dict:
     """The metric contract for one model's test-split `Predictions`, in original units.
 
     Returns a flat dict with every key of `CONTRACT_KEYS` (then `DIAGNOSTIC_KEYS`); a task the
     model does not predict gives NaN for its keys (written as JSON null). Spectral MAE/MSE are
     per bin, averaged over bins and spectra (states/eV, (states/eV)^2); WD is averaged over
     materials (DOS) or (material, element) pairs (EPDOS); R^2 is per material then averaged.
+    `tasks`, when given, is the task list the model was trained for (checked by `predicted_tasks`).
     """
     n = len(pred)
     if n == 0:
@@ -134,7 +153,7 @@ def compute_metrics(pred, grid: EnergyGrid) -> dict:
     t = grid.bins
     if np.shape(pred.dos_pred)[-1] != t:
         raise ValueError(f"predictions have {np.shape(pred.dos_pred)[-1]} bins but grid.bins is {t}: wrong grid params")
-    tasks = predicted_tasks(pred)
+    tasks = predicted_tasks(pred, tasks)
     out = dict.fromkeys(CONTRACT_KEYS + DIAGNOSTIC_KEYS, math.nan)
     out["n_test"] = n
 

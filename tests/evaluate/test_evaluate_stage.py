@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dosforge.evaluate import evaluate_models
+from dosforge.io import write_json
 from dosforge.metrics import CONTRACT_KEYS
 
 
@@ -71,3 +72,13 @@ def test_missing_model_outputs_are_named(tmp_path, grid, model_dirs):
     dirs = {"primary": model_dirs["primary"], "cross2": tmp_path / "cross2"}
     with pytest.raises(FileNotFoundError, match="cross2"):
         evaluate_models(dirs, grid, tmp_path / "m", tmp_path / "p", tmp_path / "r.md", {"source": "mp"})
+
+
+def test_predictions_contradicting_the_trained_tasks_name_the_model(
+    tmp_path, grid, predictions_factory, history_factory
+):
+    d = tmp_path / "parallel2"
+    predictions_factory(("epdos",), n=4).save(d / "test_predictions.h5", attrs={"tasks": "dos,epdos"})
+    write_json(d / "history.json", history_factory(2))
+    with pytest.raises(ValueError, match=r"parallel2 .*dos: all NaN"):
+        evaluate_models({"parallel2": d}, grid, tmp_path / "m", tmp_path / "p", tmp_path / "r.md", {"source": "mp"})

@@ -86,7 +86,11 @@ def evaluate_models(
     result = EvaluationResult(metrics={}, gap_validation=None)
     for name, d in tqdm(model_dirs.items(), desc="evaluate", unit="model"):
         pred = Predictions.load(d / PREDICTIONS)
-        metrics = json_ready(compute_metrics(pred, grid))
+        tasks = Predictions.load_attrs(d / PREDICTIONS).get("tasks")  # written by dosforge.train: "dos,epdos"
+        try:
+            metrics = json_ready(compute_metrics(pred, grid, tasks.split(",") if isinstance(tasks, str) else None))
+        except ValueError as exc:
+            raise ValueError(f"{name} ({d / PREDICTIONS}): {exc}") from exc
         write_json(metrics_dir / f"{name}.json", metrics)
         result.metrics[name] = metrics
         rows = load_history(d / HISTORY)
