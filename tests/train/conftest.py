@@ -106,3 +106,10 @@ def tiny_dirs(tmp_path_factory):
     )
     Normalizer.fit(load_processed(processed), train).to_json(split / "normalization.json")
     return processed, split
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory):
+    """(tracking uri, artifact folder) of one temporary sqlite store (creating one costs seconds)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    return f"sqlite:///{root / 'mlflow.db'}", root / "artifacts"

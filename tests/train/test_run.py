@@ -110,9 +110,9 @@ def test_changed_params_start_afresh_and_seed_matters(uninterrupted, tiny_dirs, 
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def test_ablation_variant_and_mlflow_run(tiny_dirs, tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = Tracker(uri=uri, experiment="test", artifact_location=str(tmp_path / "artifacts"))
+def test_ablation_variant_and_mlflow_run(tiny_dirs, tmp_path, mlflow_store):
+    uri, artifacts = mlflow_store
+    tracker = Tracker(uri=uri, experiment="run", artifact_location=str(artifacts / "run"))
     params = copy.deepcopy(PARAMS)
     params["train"]["epochs"] = 1
     summary = _train(tiny_dirs, tmp_path / "cross2", params=params, variant="cross2", tracker=tracker)

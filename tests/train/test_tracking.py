@@ -7,9 +7,9 @@ from mlflow import MlflowClient
 from dosforge.train.tracking import Tracker, flatten
 
 
-def test_run_has_params_metrics_artifact_tags(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = Tracker(uri=uri, experiment="t", artifact_location=str(tmp_path / "artifacts"))
+def test_run_has_params_metrics_artifact_tags(tmp_path, mlflow_store):
+    uri, artifacts = mlflow_store
+    tracker = Tracker(uri=uri, experiment="t", artifact_location=str(artifacts / "t"))
     run_id = tracker.start("primary", tags={"dvc_stage": "train", "variant": "primary", "git_commit": "abc"})
     tracker.log_params({"model": {"coupling": "cross", "tasks": ["dos", "epdos"]}, "seed": 42})
     for epoch in (1, 2):
@@ -30,12 +30,12 @@ def test_run_has_params_metrics_artifact_tags(tmp_path):
     assert tracker.info() == {"run_id": run_id, "experiment_id": tracker.experiment_id, "tracking_uri": uri}
 
 
-def test_resumed_training_reopens_its_run(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    first = Tracker(uri=uri, experiment="t")
+def test_resumed_training_reopens_its_run(mlflow_store):
+    uri, artifacts = mlflow_store
+    first = Tracker(uri=uri, experiment="t2", artifact_location=str(artifacts / "t2"))
     run_id = first.start("m", tags={})
     first.end("KILLED")
-    again = Tracker(uri=uri, experiment="t")
+    again = Tracker(uri=uri, experiment="t2")
     assert again.start("m", tags={}, run_id=run_id) == run_id
     assert again.start("m", tags={}, run_id="does-not-exist") != run_id
 
