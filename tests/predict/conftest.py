@@ -121,7 +121,7 @@ def tiny_normalization() -> dict:
     }
 
 
-def write_tiny_checkpoint(path, *, synthetic: bool = True, seed: int = 0):
+def write_tiny_checkpoint(path, *, synthetic: bool = True, seed: int = 0, **model_overrides):
     """An untrained tiny DOSForge written by the training code's `save_best`, with the metadata it records."""
     import torch
 
@@ -130,7 +130,7 @@ def write_tiny_checkpoint(path, *, synthetic: bool = True, seed: int = 0):
     from dosforge.train.checkpoint import save_best
 
     torch.manual_seed(seed)
-    config = ModelConfig.from_dict(TINY_MODEL)
+    config = ModelConfig.from_dict({**TINY_MODEL, **model_overrides})
     model = DOSForge(config).eval()
     model.set_normalization(Normalizer(tiny_normalization()))  # as training does before its first step
     meta = {
@@ -148,6 +148,12 @@ def write_tiny_checkpoint(path, *, synthetic: bool = True, seed: int = 0):
     }
     save_best(path, model=model, meta=meta)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_writer():
+    """`write_tiny_checkpoint(path, **model_overrides)`, for tests that need a checkpoint of another shape."""
+    return write_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")

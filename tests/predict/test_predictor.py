@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core.operations import SymmOp
 from pymatgen.electronic_structure.core import Spin
 from pymatgen.electronic_structure.dos import Dos
 
 from dosforge.gap import threshold_gap
-from dosforge.predict import PredictionFailure, PredictionResult, StructureError, StructureInput
+from dosforge.predict import PredictionFailure, PredictionResult, Predictor, StructureError, StructureInput
 
 # Batch vs single: the same float32 operations on the same inputs, only padded attention keys and
 # scatter order differ between a batch and a single structure, so differences stay at float32
@@ -141,3 +142,37 @@ def test_missing_checkpoint_says_how_to_get_one(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot load checkpoint"):
         dosforge.load_model(tmp_path / "junk.pt")
+
+
+class _FailsOnCopper(torch.nn.Module):
+    """The real model, except that a batch holding a Cu atom raises (stands in for any per-structure failure)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        if (batch.z == 29).any():
+            raise FloatingPointError("simulated failure")
+        return self.model(batch)
+
+
+def test_a_structure_failing_inside_the_model_fails_alone(predictor, silicon, copper, gan):
+    wrapped = Predictor(_FailsOnCopper(predictor.model), predictor.normalizer, predictor.info)
+    inputs = [StructureInput(n, "python", structure=s) for n, s in (("Si", silicon), ("Cu", copper), ("GaN", gan))]
+    si, cu, gan_r = wrapped.run(inputs, batch_size=3, progress=False)
+    assert isinstance(cu, PredictionFailure) and "model failed: FloatingPointError" in cu.reason
+    [alone] = predictor.predict(gan)
+    _close(gan_r, alone, BATCH_RTOL)
+    assert isinstance(si, PredictionResult)
+
+
+def test_checkpoint_without_spectral_tasks_gives_scalars_only(tmp_path, gan, tiny_checkpoint_writer):
+    import dosforge
+
+    path = tiny_checkpoint_writer(tmp_path / "best.pt", tasks=["fermi", "gap"], gap_head="pool")
+    [r] = dosforge.load_model(path).predict(gan)
+    assert r.dos is None and r.epdos is None and np.isnan(r.gap_ext)
+    assert np.isfinite(r.efermi) and r.gap >= 0
+    with pytest.raises(ValueError, match="neither DOS nor EPDOS"):
+        r.to_pymatgen()

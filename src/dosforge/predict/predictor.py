@@ -146,11 +146,24 @@ class Predictor:
                         outcomes[k] = PredictionFailure(
                             inputs[k].id, inputs[k].source, f"graph construction failed: {exc}"
                         )
-                if prepared:
-                    for k, result in zip([p[0] for p in prepared], self.infer(inputs, prepared), strict=True):
-                        outcomes[k] = result
+                for k, result in self._infer_or_isolate(inputs, prepared):
+                    outcomes[k] = result
                 bar.update(len(chunk))
         return outcomes  # type: ignore[return-value]
+
+    def _infer_or_isolate(self, inputs, prepared: list) -> list[tuple[int, PredictionResult | PredictionFailure]]:
+        """Infer a batch; if it fails, retry one by one so a single bad structure fails alone, with its reason."""
+        if not prepared:
+            return []
+        try:
+            return list(zip([p[0] for p in prepared], self.infer(inputs, prepared), strict=True))
+        except Exception as exc:  # noqa: BLE001 - isolated below; a lone failure is reported, not raised
+            if len(prepared) > 1:
+                return [pair for p in prepared for pair in self._infer_or_isolate(inputs, [p])]
+            k = prepared[0][0]
+            return [
+                (k, PredictionFailure(inputs[k].id, inputs[k].source, f"model failed: {type(exc).__name__}: {exc}"))
+            ]
 
     def prepare(self, inp: StructureInput, primitive: bool) -> tuple[Structure, dict]:
         """(cell the model sees, collate sample with its crystal graph) for one valid input."""
