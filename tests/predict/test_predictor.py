@@ -176,3 +176,16 @@ def test_checkpoint_without_spectral_tasks_gives_scalars_only(tmp_path, gan, tin
     assert np.isfinite(r.efermi) and r.gap >= 0
     with pytest.raises(ValueError, match="neither DOS nor EPDOS"):
         r.to_pymatgen()
+
+
+def test_graph_parameters_come_from_the_checkpoint_in_either_shape():
+    from dosforge.predict import CheckpointInfo
+
+    base = {"grid": {"emin": -10, "emax": 10, "bins": 256}, "elements": [14], "model_config": {"tasks": ["dos"]}}
+    nested = {"params": {"cutoff": 5.0, "max_neighbors": 12}, "keys": ["edge_index"]}  # preprocess manifest shape
+    assert CheckpointInfo.from_meta({**base, "graph_params": nested}).graph == {"cutoff": 5.0, "max_neighbors": 12}
+    flat = {"cutoff": 3.5, "max_neighbors": 20}
+    assert CheckpointInfo.from_meta({**base, "graph_params": flat}).graph == flat
+    assert CheckpointInfo.from_meta(base).graph == {"cutoff": 4.0, "max_neighbors": 25}  # build_graph's defaults
+    with pytest.raises(ValueError, match="lacks metadata"):
+        CheckpointInfo.from_meta({"grid": base["grid"]})

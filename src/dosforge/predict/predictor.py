@@ -50,6 +50,8 @@ class CheckpointInfo:
             raise ValueError(f"checkpoint {path or '?'} lacks metadata {missing}: it was not written by dosforge.train")
         tasks = meta.get("tasks") or meta["model_config"].get("tasks") or ("dos", "epdos", "fermi", "gap")
         graph = meta.get("graph_params") or meta.get("graph") or {}
+        if isinstance(graph.get("params"), dict):  # the preprocess manifest's {"params": {...}, "keys": [...]}
+            graph = graph["params"]
         grid = meta["grid"]
         return cls(
             path=str(path),
@@ -57,7 +59,7 @@ class CheckpointInfo:
             known_z=tuple(sorted(int(z) for z in meta["elements"])),
             tasks=tuple(tasks),
             # only what build_graph takes; the same values preprocess used for the training graphs
-            graph={k: graph[k] for k in ("cutoff", "max_neighbors") if k in graph},
+            graph={k: graph.get(k, default) for k, default in _graph_defaults().items()},
             data_source=str(meta.get("source", meta.get("data_source", "unknown"))),
             synthetic=bool(meta.get("synthetic", True)),
         )
@@ -234,6 +236,16 @@ class Predictor:
         if task != "dos":
             value = value.reshape(-1)  # scalar heads may return (B, 1)
         return np.asarray(fn(value), dtype=np.float64)
+
+
+def _graph_defaults() -> dict:
+    """build_graph's own keyword defaults (the published iComFormer values), used where a checkpoint has none."""
+    import inspect
+
+    from dosforge.graph import build_graph
+
+    sig = inspect.signature(build_graph).parameters
+    return {k: sig[k].default for k in ("cutoff", "max_neighbors")}
 
 
 def model_cell(structure: Structure) -> Structure:
