@@ -3,16 +3,24 @@
 import logging
 import math
 
+import pytest
 from mlflow import MlflowClient
 
 from dosforge.evaluate.tracking import log_test_metrics
 from dosforge.io import write_json
 
 
-def test_metrics_and_artifacts_logged_onto_the_training_run(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One sqlite store for the module (creating one costs seconds): (uri, client, experiment id)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
-    exp = client.create_experiment("dosforge", artifact_location=str(tmp_path / "artifacts"))
+    return uri, client, client.create_experiment("dosforge", artifact_location=str(root / "artifacts"))
+
+
+def test_metrics_and_artifacts_logged_onto_the_training_run(tmp_path, store):
+    uri, client, exp = store
     run_id = client.create_run(exp, run_name="primary").info.run_id
     client.set_terminated(run_id)  # training has finished its run before evaluation
     write_json(tmp_path / "mlflow_run.json", {"run_id": run_id, "experiment_id": exp, "tracking_uri": uri})
@@ -32,8 +40,8 @@ def test_missing_run_file_warns_and_skips(tmp_path, caplog):
     assert "not logged to MLflow" in caplog.text
 
 
-def test_unknown_run_warns_and_skips(tmp_path, caplog):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_unknown_run_warns_and_skips(tmp_path, caplog, store):
+    uri = store[0]
     write_json(tmp_path / "run.json", {"run_id": "0" * 32, "experiment_id": "0", "tracking_uri": uri})
     with caplog.at_level(logging.WARNING, logger="dosforge.evaluate.tracking"):
         assert not log_test_metrics(tmp_path / "run.json", {"dos.wd_bins": 1.0})
