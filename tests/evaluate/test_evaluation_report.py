@@ -71,3 +71,10 @@ def test_gap_validation_section_shows_ours_beside_the_paper():
     section = report.split("## Gap extraction on ground truth")[1].split("##")[0]
     assert "| Algorithm 1, paper (62,964 MP structures, DFT) | 0.056 | 0.019 | 0.120 |" in section
     assert "2 metals, 3 non-metals" in section
+
+
+def test_primary_model_gets_its_own_row_without_paper_numbers():
+    metrics = dict(METRICS, primary=_m(dos_wd_bins=0.5, epdos_wd_bins=1.5, gap_ext_mae_ev=0.7))
+    cells = _row(table2(metrics), "2-task", "primary (params.yaml `model`)")
+    assert cells[0::2] == ["0.500", "1.500", "–", "–", "0.700"] and cells[1::2] == ["–"] * 5
+    assert _row(table2(metrics), "4-task", "DOSForge")[0] == "**1.000**"  # the primary row is not ranked

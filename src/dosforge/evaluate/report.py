@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from dosforge.evaluate.gap_validation import PAPER_ALGORITHM1_MAE
+from dosforge.grid import EnergyGrid
 
 # Paper Table 2 (section 4.3): DOS WD, EPDOS WD (bins), E_F MAE, E_g MAE, E_g^ext MAE (eV); None = "–".
 # Each row: (tasks, label, {column: our model whose metrics fill it}). The Single row combines the
@@ -45,6 +46,7 @@ TABLE2_COLUMNS = (  # (column, metric key, header)
     ("gap", "gap.mae_ev", "E_g MAE ↓"),
     ("ext", "gap.ext_mae_ev", "E_g^ext MAE ↓"),
 )
+TASK_KEYS = ("dos.wd_bins", "epdos.wd_bins", "fermi.mae_ev", "gap.mae_ev")  # non-null iff the model has that task
 # Paper Table 1 (section 4.2): DOS MAE, MSE, R^2, WD (bins), DFT labels from the Materials Project.
 PAPER_TABLE1 = {
     "Xtal2DoS": (3.24, 83.2, 0.475, 6.82),
@@ -104,6 +106,12 @@ def table2(metrics: dict[str, dict]) -> str:
             text = _fmt(v)
             cells += [f"**{text}**" if v is not None and v == best[j] else text, _fmt(paper[j])]
         rows.append(cells)
+    if "primary" in metrics:  # the model `dvc exp run -S model....` changes; not part of the paper's table
+        n_tasks = sum(_value(metrics, "primary", k) is not None for k in TASK_KEYS)
+        cells = [f"{n_tasks}-task", "primary (params.yaml `model`)"]
+        for _, key, _ in TABLE2_COLUMNS:
+            cells += [_fmt(_value(metrics, "primary", key)), "–"]
+        rows.append(cells)
     return _table(header, rows)
 
 
@@ -147,8 +155,10 @@ def build_report(
     keys: list[str],
     figures: dict[str, list[Path]] | None = None,
     report_dir: str | Path = ".",
+    grid: EnergyGrid | None = None,
 ) -> str:
     """The whole Markdown report. `metrics`: model name -> metric dict; `figures`: model -> PNG paths."""
+    grid = grid or EnergyGrid()
     out = ["# DOSForge evaluation", ""]
     if is_synthetic(data_info):
         out += [SYNTHETIC_STATEMENT.format(source=data_info.get("source", "embedded")), ""]
@@ -162,7 +172,7 @@ def build_report(
         "",
         table2(metrics),
         "",
-        "WD in bins (1 bin = ΔE = 0.078 eV), per material (EPDOS: per material-element pair), averaged. "
+        f"WD in bins (1 bin = ΔE = {grid.de:.4g} eV), per material (EPDOS: per material-element pair), averaged. "
         "MAE in eV. The Single row combines the four single-task models; its E_g^ext is extracted from "
         "single_dos's predicted DOS (the paper's †). E_g^ext: appendix A.4 threshold scan (0.02 states/eV) on "
         "the predicted DOS. ‡: learned MLP gap head. '–': the model has no such output (or was not evaluated). "
@@ -182,7 +192,7 @@ def build_report(
             "",
             f"Both rules applied to the true DOS of {gap_validation['n']} materials "
             f"({gap_validation['n_metals']} metals, {gap_validation['n_non_metals']} non-metals) and compared "
-            "with the true gap. The paper's figure is smaller than one bin (0.078 eV).",
+            f"with the true gap. The paper's figure is smaller than one bin (ΔE = {grid.de:.4g} eV here).",
             "",
             gap_validation_table(gap_validation),
             "",

@@ -118,6 +118,7 @@ def evaluate_models(
         list(CONTRACT_KEYS + DIAGNOSTIC_KEYS),
         result.figures,
         report_path.parent,
+        grid,
     )
     write_text(report_path, report)
     return result
