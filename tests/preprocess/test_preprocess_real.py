@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REAL, complete_dos, stand_in_graph
+from real_fixtures import REAL, complete_dos, stand_in_graph
 
 from dosforge.gap import threshold_gap
 from dosforge.grid import EnergyGrid

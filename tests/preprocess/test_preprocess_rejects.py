@@ -7,7 +7,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import complete_dos, stand_in_graph
+from real_fixtures import complete_dos, stand_in_graph
 
 from dosforge.io import write_json
 from dosforge.preprocess import preprocess, validate

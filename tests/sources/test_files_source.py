@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import load_json
+from mp_fake import load_json
 from pymatgen.electronic_structure.dos import CompleteDos
 
 from dosforge.records import iter_record_paths, read_record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
-from conftest import FakeMPRester
+from mp_fake import FakeMPRester
 
 from dosforge.config import ConfigError
 from dosforge.records import iter_record_paths, read_record
