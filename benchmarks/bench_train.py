@@ -32,6 +32,48 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def synthetic_processed(n: int, root: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A processed dir + split dir of `n` random supercells with made-up spectra (for timing only)."""
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    from dosforge.graph import build_graph
+    from dosforge.grid import EnergyGrid
+    from dosforge.io import write_json
+    from dosforge.normalize import Normalizer
+    from dosforge.shards import load_processed, write_shard
+
+    rng = np.random.default_rng(seed)
+    fcc = np.array([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    prototypes = [(["Si", "Si"], 5.43), (["Na", "Cl"], 5.64), (["Ga", "As"], 5.65), (["Mg", "O"], 4.21)]
+    grid = EnergyGrid()
+    materials = []
+    for i in range(n):
+        species, a = prototypes[i % len(prototypes)]
+        s = Structure(Lattice(fcc * a * rng.uniform(0.97, 1.03)), species, [[0, 0, 0], [0.25, 0.25, 0.25]])
+        s.make_supercell([[1, 2][i % 2], [1, 2][(i // 2) % 2], [1, 2][(i // 4) % 2]])
+        s.perturb(0.05)
+        zs = sorted({site.specie.Z for site in s})
+        e = grid.centers
+        epdos = np.stack([np.exp(-0.5 * ((e - rng.uniform(-8, 8)) / 1.5) ** 2) * rng.uniform(1, 5) for _ in zs])
+        materials.append(
+            {"id": f"syn-{i}", "formula": s.composition.reduced_formula, "point_group": "m-3m", "source": "synthetic",
+             "gap_origin": "", "synthetic": True, "is_metal": False, "efermi": float(rng.normal()), "gap": float(rng.uniform(0, 3)),
+             "epdos_residual": 0.0, "dos": epdos.sum(0), "lattice": s.lattice.matrix, "epdos": epdos,
+             "epdos_z": np.array(zs), "atomic_numbers": np.array(s.atomic_numbers), "cart_coords": s.cart_coords,
+             "graph": build_graph(s, 4.0, 25)}
+        )  # fmt: skip
+    processed, split = root / "processed", root / "split"
+    sha = write_shard(processed / "shard-00000.h5", materials)
+    ids = [m["id"] for m in materials]
+    manifest = {"ids": ids, "grid": grid.as_dict(), "shards": [{"file": "shard-00000.h5", "sha256": sha, "n": n}]}
+    write_json(processed / "manifest.json", manifest)
+    k = int(0.7 * n)
+    write_json(split / "split.json", {"train": ids[:k], "val": ids[k : (k + n) // 2 + k // 2], "test": ids[k:]})
+    Normalizer.fit(load_processed(processed), ids[:k]).to_json(split / "normalization.json")
+    return processed, split
+
+
 def throughput(args) -> None:
     from dosforge.model import DOSForge, collate
     from dosforge.model.config import ModelConfig
@@ -39,8 +81,11 @@ def throughput(args) -> None:
     from dosforge.normalize import Normalizer
     from dosforge.shards import load_processed
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or 1)
     params = load_params(args.params)
+    if args.synthetic:
+        tmp = tempfile.TemporaryDirectory()
+        args.processed, args.split = synthetic_processed(args.synthetic, Path(tmp.name))
     processed = load_processed(args.processed)
     split = read_json(Path(args.split) / "split.json")
     normalizer = Normalizer.from_json(Path(args.split) / "normalization.json")
@@ -68,7 +113,9 @@ def throughput(args) -> None:
         if k:  # the first step warms up allocators and is not timed
             times.append(time.perf_counter() - t0)
     n = sum(int(b.num_graphs) for b in batches[1:])
-    print(f"model size={args.size}  parameters={n_params:,}  batch={args.batch}  threads={args.threads}")
+    atoms = sum(int(b.z.numel()) for b in batches[1:]) / n
+    print(f"data: {args.processed} ({atoms:.1f} sites per structure on average)")
+    print(f"model size={args.size}  parameters={n_params:,}  batch={args.batch}  threads={torch.get_num_threads()}")
     print(f"step time {sum(times) / len(times):.3f} s  throughput {n / sum(times):.1f} structures/s (train step)")
     print(f"peak RSS {peak_rss_mib():.0f} MiB (before training steps {rss0:.0f} MiB)")
 
@@ -77,6 +124,13 @@ def wall(args) -> None:
     from dosforge.train.run import run_training
 
     params = load_params(args.params)
+    if args.epochs:
+        params["train"] = dict(params.get("train") or {}, epochs=args.epochs)
+    if args.threads:
+        params["train"] = dict(params.get("train") or {}, num_threads=args.threads)
+    if args.synthetic:
+        data_dir = tempfile.TemporaryDirectory()  # kept alive until the function returns
+        args.processed, args.split = synthetic_processed(args.synthetic, Path(data_dir.name))
     names = list(params.get("ablations") or {}) if args.models == "all" else args.models.split(",")
     if args.models == "all":
         names = ["primary"] + names
@@ -111,8 +165,10 @@ def main() -> int:
     ap.add_argument("--size", default="paper", choices=["paper", "small"])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: train.num_threads; throughput: 1)")
+    ap.add_argument("--epochs", type=int, default=0, help="wall: override train.epochs (0: the preset's)")
     ap.add_argument("--models", default="primary")
+    ap.add_argument("--synthetic", type=int, default=0, help="throughput: time on N made-up materials instead")
     args = ap.parse_args()
     throughput(args) if args.what == "throughput" else wall(args)
     return 0
