@@ -58,7 +58,8 @@ def synthetic_processed(n: int, root: Path, seed: int = 0) -> tuple[Path, Path]:
         epdos = np.stack([np.exp(-0.5 * ((e - rng.uniform(-8, 8)) / 1.5) ** 2) * rng.uniform(1, 5) for _ in zs])
         materials.append(
             {"id": f"syn-{i}", "formula": s.composition.reduced_formula, "point_group": "m-3m", "source": "synthetic",
-             "gap_origin": "", "synthetic": True, "is_metal": False, "efermi": float(rng.normal()), "gap": float(rng.uniform(0, 3)),
+             "gap_origin": "", "synthetic": True, "is_metal": False, "efermi": float(rng.normal()),
+             "gap": float(rng.uniform(0, 3)),
              "epdos_residual": 0.0, "dos": epdos.sum(0), "lattice": s.lattice.matrix, "epdos": epdos,
              "epdos_z": np.array(zs), "atomic_numbers": np.array(s.atomic_numbers), "cart_coords": s.cart_coords,
              "graph": build_graph(s, 4.0, 25)}
