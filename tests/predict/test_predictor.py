@@ -189,3 +189,25 @@ def test_graph_parameters_come_from_the_checkpoint_in_either_shape():
     assert CheckpointInfo.from_meta(base).graph == {"cutoff": 4.0, "max_neighbors": 25}  # build_graph's defaults
     with pytest.raises(ValueError, match="lacks metadata"):
         CheckpointInfo.from_meta({"grid": base["grid"]})
+
+
+class _NaNFermiForSilicon(torch.nn.Module):
+    """The real model, except that structures made only of Si get a NaN Fermi level."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        out = dict(self.model(batch))
+        only_si = torch.stack([(batch.z[batch.batch == b] == 14).all() for b in range(int(batch.num_graphs))])
+        out["fermi"] = torch.where(only_si, torch.nan, out["fermi"].reshape(-1))
+        return out
+
+
+def test_non_finite_model_output_is_a_failure_not_a_number(predictor, silicon, gan):
+    wrapped = Predictor(_NaNFermiForSilicon(predictor.model), predictor.normalizer, predictor.info)
+    inputs = [StructureInput("Si", "python", structure=silicon), StructureInput("GaN", "python", structure=gan)]
+    si, gan_r = wrapped.run(inputs, progress=False)
+    assert isinstance(si, PredictionFailure) and si.reason == "model produced non-finite values for fermi"
+    assert isinstance(gan_r, PredictionResult) and np.isfinite(gan_r.efermi)

@@ -158,7 +158,8 @@ class Predictor:
         if not prepared:
             return []
         try:
-            return list(zip([p[0] for p in prepared], self.infer(inputs, prepared), strict=True))
+            results = self.infer(inputs, prepared)
+            return [(p[0], _finite_or_failure(r, self.info.tasks)) for p, r in zip(prepared, results, strict=True)]
         except Exception as exc:  # noqa: BLE001 - isolated below; a lone failure is reported, not raised
             if len(prepared) > 1:
                 return [pair for p in prepared for pair in self._infer_or_isolate(inputs, [p])]
@@ -236,6 +237,16 @@ class Predictor:
         if task != "dos":
             value = value.reshape(-1)  # scalar heads may return (B, 1)
         return np.asarray(fn(value), dtype=np.float64)
+
+
+def _finite_or_failure(result: PredictionResult, tasks: Sequence[str]) -> PredictionResult | PredictionFailure:
+    """A prediction with NaN/inf in a quantity the checkpoint predicts is a failure, never written as numbers."""
+    values = {"dos": result.dos, "fermi": result.efermi, "gap": result.gap}
+    values.update({f"epdos[{el}]": v for el, v in (result.epdos or {}).items()})
+    bad = [k for k, v in values.items() if k.split("[")[0] in tasks and not np.isfinite(v).all()]
+    if bad:
+        return PredictionFailure(result.id, result.source, f"model produced non-finite values for {', '.join(bad)}")
+    return result
 
 
 def _graph_defaults() -> dict:
