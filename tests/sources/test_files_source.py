@@ -8,7 +8,9 @@ import shutil
 import numpy as np
 import pytest
 from mp_fake import load_json
+from pymatgen.electronic_structure.core import Spin
 from pymatgen.electronic_structure.dos import CompleteDos
+from vasprun_writer import write_vasprun
 
 from dosforge.records import iter_record_paths, read_record
 from dosforge.sources.files import fetch_files, record_stem
@@ -78,3 +80,24 @@ def test_record_ids_are_stable_paths(tmp_path):
     assert record_stem(tmp_path / "Si" / "vasprun.xml.gz", tmp_path) == "Si"
     assert record_stem(tmp_path / "a" / "vasprun.relax2.xml", tmp_path) == "a/vasprun.relax2"
     assert record_stem(tmp_path / "x" / "GaN_dos.json.gz", tmp_path) == "x/GaN_dos"
+
+
+def test_vasprun_files_give_dft_gaps_and_projections(fixtures_dir, tmp_path):
+    si = CompleteDos.from_dict(load_json(fixtures_dir / "es_dos_objs.json.gz")[1]["data"])
+    lfp = CompleteDos.from_dict(load_json(fixtures_dir / "complete_dos.json.gz"))  # GGA+U, spin-polarised
+    expected = {}
+    for folder, dos in (("Si_run", si), ("LFP/relax", lfp)):
+        cbm, vbm = dos.get_cbm_vbm()
+        (tmp_path / folder).mkdir(parents=True)
+        write_vasprun(tmp_path / folder / "vasprun.xml.gz", dos, vbm, cbm, ldau=dos is lfp)
+        expected[folder] = (dos, cbm - vbm)
+    report = fetch_files({"data": {"path": str(tmp_path), "max_sites": 30}}, tmp_path / "raw")
+    assert report["n_written"] == 2 and not report["skipped"]
+    recs = {r.id: r for r in map(read_record, iter_record_paths(tmp_path / "raw"))}
+    for folder, (dos, gap) in expected.items():
+        rec = recs[folder]
+        assert rec.gap_origin == "dft" and rec.band_gap == pytest.approx(gap, abs=1e-6)
+        assert rec.efermi == pytest.approx(dos.efermi) and len(rec.total) == len(dos.densities)
+        for el, edos in dos.get_element_dos().items():
+            np.testing.assert_allclose(rec.elements[el.symbol]["up"], edos.densities[Spin.up], atol=1e-6)
+    assert recs["LFP/relax"].meta["is_hubbard"] is True and recs["Si_run"].meta["is_hubbard"] is False

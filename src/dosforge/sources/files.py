@@ -113,7 +113,12 @@ def read_vasprun(path: Path, stem: str) -> RawRecord:
     vr = Vasprun(str(path), parse_potcar_file=False, parse_projected_eigen=False)
     gap, _cbm, _vbm, _direct = vr.eigenvalue_band_properties
     rec = record_from_complete_dos(vr.complete_dos, stem, "files", band_gap=float(gap), gap_origin="dft")
-    rec.meta.update({"is_hubbard": bool(vr.is_hubbard), "converged": bool(vr.converged), "run_type": vr.run_type})
+    # provenance only, best effort: a missing INCAR detail must not lose an otherwise good DOS
+    for key, attr in (("is_hubbard", "is_hubbard"), ("converged", "converged"), ("run_type", "run_type")):
+        try:
+            rec.meta[key] = getattr(vr, attr)
+        except Exception as exc:
+            rec.meta[key] = f"unknown ({type(exc).__name__})"
     return rec
 
 
