@@ -71,7 +71,7 @@ def write_vasprun(path: Path, dos: CompleteDos, vbm: float, cbm: float, ldau: bo
     )
     # eigenvalues: band 1 occupied at the VBM, band 2 empty at the CBM, one k-point, each spin
     out.append("<eigenvalues><array><set>")
-    for k, spin in enumerate(spins):
+    for k in range(len(spins)):
         out.append(f'<set comment="spin {k + 1}"><set comment="kpoint 1">{_rows([[vbm, 1.0], [cbm, 0.0]])}</set></set>')
     out.append("</set></array></eigenvalues>\n")
     # DOS: total (energy, density, integrated) and partial per ion (energy, s, p, d) per spin
