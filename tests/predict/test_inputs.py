@@ -30,6 +30,7 @@ def structure_folder(tmp_path, silicon, rocksalt, gan):
     (folder / "empty.vasp").write_text("")
     (folder / "notes.txt").write_text("not a structure")
     (folder / ".hidden.cif").write_text("ignored")
+    (folder / "sub").mkdir()
     return folder
 
 
@@ -51,7 +52,8 @@ def test_folder_reads_good_files_and_reports_broken_ones(structure_folder):
     assert by_id["broken"].structure is None and "unreadable structure file" in by_id["broken"].error
     assert by_id["empty"].structure is None and "unreadable" in by_id["empty"].error
     assert all(by_id[k].ok for k in ("GaN_CONTCAR", "NaCl", "POSCAR", "Si", "Si#2"))
-    assert [s["path"].rsplit("/", 1)[-1] for s in skipped] == ["notes.txt"]  # reported, not a failure
+    assert [s["path"].rsplit("/", 1)[-1] for s in skipped] == ["notes.txt", "sub"]  # reported, not failures
+    assert "not a structure file" in skipped[0]["reason"] and "sub-folder not searched" in skipped[1]["reason"]
 
 
 def test_glob_and_missing_paths(structure_folder):
@@ -59,6 +61,17 @@ def test_glob_and_missing_paths(structure_folder):
     assert [i.id for i in inputs] == ["Si", "broken", str(structure_folder / "nothing*.cif"), "nope.cif"]
     assert "glob matched no files" in inputs[2].error
     assert "no such file or folder" in inputs[3].error
+
+
+def test_recursive_glob_and_repeated_paths_read_each_file_once(tmp_path, silicon, gan):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    CifWriter(silicon).write_file(tmp_path / "a" / "Si.cif")
+    gan.to(filename=str(tmp_path / "a" / "b" / "GaN_POSCAR"))
+    (tmp_path / "a" / "b" / "README").write_text("notes")
+    specs = [str(tmp_path / "a" / "**" / "*"), tmp_path / "a" / "Si.cif", tmp_path / "a"]
+    inputs, skipped = resolve_inputs(specs)
+    assert sorted(i.id for i in inputs) == ["GaN_POSCAR", "Si"] and all(i.ok for i in inputs)
+    assert sorted(s["path"].rsplit("/", 1)[-1] for s in skipped) == ["README", "b"]
 
 
 def test_multi_structure_cif_gives_one_input_per_block(tmp_path, silicon, rocksalt):

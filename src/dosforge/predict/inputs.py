@@ -107,69 +107,81 @@ def resolve_inputs(
 ) -> tuple[list[StructureInput], list[dict]]:
     """Expand files, folders, globs, MP ids (and in-memory Structures) into inputs.
 
-    Returns `(inputs, skipped)`: `skipped` lists files inside a named folder that are not a structure
-    format (with the reason), which are reported but are not failures (the user did not name them).
-    Ids are made unique by suffixing `#2`, `#3`, ... when two inputs share a name.
+    Returns `(inputs, skipped)`: `skipped` lists what a folder or glob contained that is not a structure
+    file, and sub-folders (not searched), each with the reason: reported, but not failures (the user did
+    not name them one by one). A file reached twice (named and inside a named folder, or through a
+    recursive glob) is read once. Ids are made unique by suffixing `#2`, `#3`, ... when names repeat.
     """
-    inputs: list[StructureInput] = []
-    skipped: list[dict] = []
-    mp_ids: list[str] = []
+    c = _Collector()
     for spec in specs:
         if isinstance(spec, Structure):
-            inputs.append(StructureInput(f"structure-{len(inputs)}", "python", structure=spec))
+            c.inputs.append(StructureInput(f"structure-{len(c.inputs)}", "python", structure=spec))
             continue
         text = str(spec)
         path = Path(text)
         if MP_ID.match(text) and not path.exists():
-            mp_ids.append(text)
-            inputs.append(StructureInput(text, f"mp:{text}"))  # filled in by _fetch_mp below
+            c.inputs.append(StructureInput(text, f"mp:{text}"))  # filled in by _fetch_mp below
         elif path.is_dir():
-            found, skip = _scan_folder(path)
-            inputs.extend(found)
-            skipped.extend(skip)
+            c.folder(path)
         elif path.is_file():
-            inputs.extend(read_structure_file(path))
+            c.file(path, named=True)
         elif GLOB_CHARS & set(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
-                inputs.append(StructureInput(text, text, error=f"glob matched no files: {text}"))
-            for m in matches:
-                if Path(m).is_dir():
-                    found, skip = _scan_folder(Path(m))
-                    inputs.extend(found)
-                    skipped.extend(skip)
-                else:
-                    inputs.extend(read_structure_file(m))
+                c.inputs.append(StructureInput(text, text, error=f"glob matched no files: {text}"))
+            for m in map(Path, matches):
+                if not m.is_dir():
+                    c.file(m, named=False)
+                elif "**" not in text:  # a recursive glob matches the files inside directly
+                    c.folder(m)
         else:
-            inputs.append(
-                StructureInput(
-                    text, text, error=f"no such file or folder, and not a Materials Project id (mp-NNN): {text}"
-                )
-            )
-    if mp_ids:
-        _fetch_mp(inputs, mp_ids, mp_client_factory or default_mp_client_factory)
-    _make_ids_unique(inputs)
-    return inputs, skipped
+            error = f"no such file or folder, and not a Materials Project id (mp-NNN): {text}"
+            c.inputs.append(StructureInput(text, text, error=error))
+    if any(inp.source.startswith("mp:") for inp in c.inputs):
+        _fetch_mp(c.inputs, mp_client_factory or default_mp_client_factory)
+    _make_ids_unique(c.inputs)
+    return c.inputs, c.skipped
 
 
-def _scan_folder(folder: Path) -> tuple[list[StructureInput], list[dict]]:
-    found: list[StructureInput] = []
-    skipped: list[dict] = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.is_dir():
-            continue  # hidden files and sub-folders are not structures the user named; sub-folders: pass a glob
-        if is_structure_file(p):
-            found.extend(read_structure_file(p))
-        else:
-            skipped.append(
-                {"path": str(p), "reason": "not a structure file (expected CIF, POSCAR/CONTCAR/*.vasp, JSON)"}
-            )
-    if not found:
-        found.append(StructureInput(_stem(folder), str(folder), error=f"no structure files in folder {folder}"))
-    return found, skipped
+class _Collector:
+    """Inputs and skipped entries of one `resolve_inputs` call, reading every file at most once."""
+
+    def __init__(self):
+        self.inputs: list[StructureInput] = []
+        self.skipped: list[dict] = []
+        self.seen: set[Path] = set()
+
+    def file(self, path: Path, named: bool) -> None:
+        """Read `path`; a file the user did not name (folder/glob) that is not a structure format is skipped."""
+        if not named and not is_structure_file(path):
+            self.skip(path, "not a structure file (expected CIF, POSCAR/CONTCAR/*.vasp, JSON)")
+            return
+        key = path.resolve()
+        if key not in self.seen:
+            self.seen.add(key)
+            self.inputs.extend(read_structure_file(path))
+
+    def folder(self, folder: Path) -> None:
+        """The folder's structure files, non-recursively (hidden files ignored, sub-folders reported)."""
+        n_structure_files = 0
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith("."):
+                continue  # hidden files (.DS_Store, editor swap files) are never structures
+            if p.is_dir():
+                self.skip(p, f"sub-folder not searched (to recurse pass a glob: '{folder}/**/*')")
+                continue
+            n_structure_files += is_structure_file(p)
+            self.file(p, named=False)
+        if not n_structure_files:
+            error = f"no structure files in folder {folder}"
+            self.inputs.append(StructureInput(_stem(folder), str(folder), error=error))
+
+    def skip(self, path: Path, reason: str) -> None:
+        if not any(s["path"] == str(path) for s in self.skipped):
+            self.skipped.append({"path": str(path), "reason": reason})
 
 
-def _fetch_mp(inputs: list[StructureInput], mp_ids: list[str], factory: Callable[[], Any]) -> None:
+def _fetch_mp(inputs: list[StructureInput], factory: Callable[[], Any]) -> None:
     pending = [inp for inp in inputs if inp.source.startswith("mp:") and inp.structure is None and inp.error is None]
     try:
         client = factory()
