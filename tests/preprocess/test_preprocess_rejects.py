@@ -157,3 +157,30 @@ def test_stage_prints_counts_per_reason(crafted, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "1 materials kept of 2 records; 1 rejected" in out
     assert "1  projections missing" in out
+
+
+def test_unforeseen_error_is_one_reject_not_a_lost_run(tmp_path, monkeypatch):
+    from dosforge.preprocess import spectra
+
+    good = record_from_complete_dos(complete_dos("es_dos_objs-1"), "good", "files")
+    write_record(tmp_path / "raw", good)
+    monkeypatch.setattr(spectra, "grid_spectra", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    params = {"grid": {"emin": -10.0, "emax": 10.0, "bins": 256}, "preprocess": {"workers": 1, "graphs": False}}
+    manifest = preprocess(tmp_path / "raw", tmp_path / "out", params, progress=False)
+    assert manifest["rejected_by_reason"] == {validate.UNEXPECTED: 1}
+    assert "RuntimeError: boom" in (tmp_path / "out" / "rejects.csv").read_text()
+
+
+def test_default_graph_builder_uses_the_graph_params(monkeypatch):
+    import sys
+    import types
+
+    from dosforge.preprocess.pipeline import default_graph_builder
+
+    calls = []
+    fake = types.ModuleType("dosforge.graph")
+    fake.build_graph = lambda structure, cutoff=1.0, max_neighbors=1: calls.append((cutoff, max_neighbors)) or {}
+    monkeypatch.setitem(sys.modules, "dosforge.graph", fake)
+    builder = default_graph_builder({"graph": {"cutoff": 4.0, "max_neighbors": 25, "not_an_argument": 1}})
+    builder("structure")
+    assert calls == [(4.0, 25)]

@@ -9,6 +9,7 @@ Records are processed in parallel (`preprocess.workers` processes, a tqdm bar), 
 from __future__ import annotations
 
 import csv
+import inspect
 import gzip
 import io
 import json
@@ -46,7 +47,9 @@ def default_graph_builder(params: dict) -> GraphBuilder:
             "preprocess.graphs is true but dosforge.graph.build_graph is not available; "
             "set preprocess.graphs: false to preprocess without crystal graphs"
         ) from exc
-    return partial(build_graph, **(params.get("graph") or {}))
+    accepted = inspect.signature(build_graph).parameters
+    kwargs = {k: v for k, v in (params.get("graph") or {}).items() if k in accepted}
+    return partial(build_graph, **kwargs)
 
 
 def preprocess(
@@ -147,6 +150,9 @@ def process_path(path: Path) -> dict:
         return process_record(record, _CTX["grid"], _CTX["graph_builder"])
     except validate.Reject as rej:
         return {"id": record_id, "source_file": source_file, "reason": rej.reason, "detail": rej.detail}
+    except Exception as exc:  # an input no check anticipated: one reject with the error, not a lost run
+        detail = f"{type(exc).__name__}: {exc}"
+        return {"id": record_id, "source_file": source_file, "reason": validate.UNEXPECTED, "detail": detail}
 
 
 def read_record_fast(path: Path) -> RawRecord:

@@ -27,6 +27,7 @@ NO_PROJECTIONS = "projections missing"
 NO_GAP = "band gap missing"
 ZERO_DOS = "zero DOS in window"
 GRAPH_FAILED = "graph construction failed"
+UNEXPECTED = "processing error"  # anything the checks above did not foresee; the detail holds the exception
 REASONS = (
     UNPARSEABLE,
     EMPTY,
@@ -40,6 +41,7 @@ REASONS = (
     NO_GAP,
     ZERO_DOS,
     GRAPH_FAILED,
+    UNEXPECTED,
 )
 
 
