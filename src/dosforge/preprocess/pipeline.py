@@ -9,8 +9,8 @@ Records are processed in parallel (`preprocess.workers` processes, a tqdm bar), 
 from __future__ import annotations
 
 import csv
-import inspect
 import gzip
+import inspect
 import io
 import json
 import multiprocessing as mp
