@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from dosforge.evaluate.history import history_rows, load_history, write_curve_csv
-from dosforge.evaluate.plots import plot_learning_curves, plot_parity, plot_percentile_panels, select_by_percentile
+from dosforge.evaluate.plots import (
+    panel_selection,
+    plot_learning_curves,
+    plot_parity,
+    plot_percentile_panels,
+    select_by_percentile,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -13,6 +19,15 @@ def test_percentile_selection_picks_best_median_and_worst():
     scores = np.array([5.0, 1.0, 9.0, 3.0, 7.0])  # sorted: 1(1) 3(3) 5(0) 7(4) 9(2)
     assert select_by_percentile(scores, [0, 50, 100]) == [1, 0, 2]
     assert select_by_percentile(scores, [25, 75]) == [3, 4]
+
+
+def test_a_small_test_set_shows_each_material_once_with_its_percentile_range():
+    scores = np.array([2.0, 1.0, 3.0])
+    assert panel_selection(scores, range(0, 100, 5)) == [
+        (1, [0, 5, 10, 15, 20]),
+        (0, [25, 30, 35, 40, 45, 50, 55, 60, 65, 70]),
+        (2, [75, 80, 85, 90, 95]),
+    ]
 
 
 def test_panels_written_for_a_spectral_model(tmp_path, grid, full_predictions):

@@ -34,7 +34,19 @@ def select_by_percentile(scores: np.ndarray, percentiles: Sequence[float]) -> li
     scores = np.asarray(scores, dtype=float)
     order = np.argsort(scores, kind="stable")
     n = len(order)
-    return [int(order[min(n - 1, round(p / 100.0 * (n - 1)))]) for p in percentiles]
+    return [int(order[min(n - 1, math.floor(p / 100.0 * (n - 1) + 0.5))]) for p in percentiles]  # halves round up
+
+
+def panel_selection(scores: np.ndarray, percentiles: Sequence[float]) -> list[tuple[int, list[float]]]:
+    """(material index, its percentiles) in percentile order; a material chosen at several consecutive
+    percentiles (a test set smaller than the number of percentiles) appears once."""
+    chosen: list[tuple[int, list[float]]] = []
+    for i, pct in zip(select_by_percentile(scores, percentiles), percentiles, strict=True):
+        if chosen and chosen[-1][0] == i:
+            chosen[-1][1].append(pct)
+        else:
+            chosen.append((i, [pct]))
+    return chosen
 
 
 def _inset(ax, lines: list[str]) -> None:
@@ -58,6 +70,7 @@ def plot_percentile_panels(
     Predictions solid, truth dashed; title: formula, id and percentile; insets: WD (bins), and for
     DOS |dE_F| and |dE_g| (the gap head's prediction, or E_g^ext from the predicted DOS when the
     model has no gap head). EPDOS panels show one colour per element with the aggregate (mean) WD.
+    With fewer test materials than percentiles, a material is drawn once, titled with its percentile range.
     """
     tasks = predicted_tasks(pred)
     rows = [t for t in ("dos", "epdos") if tasks[t]]
@@ -65,7 +78,7 @@ def plot_percentile_panels(
         return None
     wd = per_material_wd(pred)
     score = np.nan_to_num(wd["dos"]) + np.nan_to_num(wd["epdos"])  # the paper ranks by DOS + EPDOS WD
-    chosen = select_by_percentile(score, percentiles)
+    chosen = panel_selection(score, percentiles)
     if tasks["gap"]:
         gap_err, gap_label = np.abs(pred.gap_pred - pred.gap_true), "|ΔE_g|"
     elif tasks["dos"]:
@@ -81,7 +94,8 @@ def plot_percentile_panels(
     axes = fig.subplots(len(rows) * ngrid, min(ncols, nmat), squeeze=False)
     for ax in axes.flat:
         ax.set_visible(False)
-    for k, (i, pct) in enumerate(zip(chosen, percentiles, strict=True)):
+    for k, (i, pcts) in enumerate(chosen):
+        pct = f"{pcts[0]:g}th" if len(pcts) == 1 else f"{pcts[0]:g}–{pcts[-1]:g}th"
         r0, c = (k // ncols) * len(rows), k % ncols
         for j, task in enumerate(rows):
             ax = axes[r0 + j, c]
@@ -110,7 +124,7 @@ def plot_percentile_panels(
                 _inset(ax, [f"WD {wd['epdos'][i]:.2f} bins"])
                 ax.set_ylabel("EPDOS (states/eV)", fontsize=6)
             if j == 0:
-                ax.set_title(f"{pred.formula[i]} ({pred.ids[i]}) — {pct:g}th pct", fontsize=7)
+                ax.set_title(f"{pred.formula[i]} ({pred.ids[i]}) — {pct} pct", fontsize=7)
             if j == len(rows) - 1:
                 ax.set_xlabel("E − E_F (eV)", fontsize=6)
     fig.suptitle(f"{model_name}: test materials at DOS+EPDOS WD percentiles (solid: prediction, dashed: truth)")
