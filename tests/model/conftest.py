@@ -27,5 +27,10 @@ def samples(structures) -> list[dict]:
 
 
 @pytest.fixture(autouse=True)
-def _seeded():
+def _seeded_single_thread():
+    """Seeded, and one intra-op thread: these tiny tensors only lose from threading on a shared 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)

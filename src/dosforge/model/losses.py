@@ -117,9 +117,9 @@ def spectral_loss(pred: torch.Tensor, true: torch.Tensor, cfg: LossConfig) -> to
 def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, normalizer=None) -> dict:
     """{"total", each task's raw loss ("dos", "epdos", "fermi", "gap"), and "dos_mid"/"epdos_mid" when present}.
 
-    Raw task losses are unweighted and exclude the mid term (the trainer selects models on them); the total is
-    sum_t w_t (L_t + lambda_mid L_t^mid). `normalizer` is accepted for the architecture contract; targets in
-    `batch` are already normalised by `collate`.
+    Raw task losses are unweighted, exclude the mid term (the trainer selects models on them) and are detached;
+    only the total, sum_t w_t (L_t + lambda_mid L_t^mid), carries gradients. `normalizer` is accepted for the
+    architecture contract; targets in `batch` are already normalised by `collate`.
     """
     cfg = loss_cfg if isinstance(loss_cfg, LossConfig) else LossConfig.from_params(loss_cfg)
     raw: dict[str, torch.Tensor] = {}
@@ -146,4 +146,4 @@ def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, 
         total = term if total is None else total + term
     if total is None:
         raise ValueError(f"the model output has no task predictions (keys: {sorted(out)})")
-    return {"total": total, **raw}
+    return {"total": total, **{k: v.detach() for k, v in raw.items()}}

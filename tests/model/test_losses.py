@@ -1,0 +1,68 @@
+"""Appendix B losses: spectral MAE + lambda_PS * PS, mid losses merged with lambda_mid, task weights."""
+
+import pytest
+import torch
+from model_testkit import tiny_config
+
+from dosforge.config import ConfigError
+from dosforge.model import DOSForge, LossConfig, collate, compute_losses
+from dosforge.model.losses import ps_loss, ps_patch_length
+
+
+def _spectra(n=4, t=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.linspace(0, 12.566, t)
+    return torch.stack([torch.sin(x * (i + 1)) + 0.1 * torch.randn(t, generator=g) for i in range(n)])
+
+
+def test_ps_loss_zero_on_perfect_prediction_and_grows_with_structure_errors():
+    true = _spectra()
+    assert float(ps_loss(true.clone(), true)) == pytest.approx(0.0, abs=1e-4)
+    shifted = torch.roll(true, 5, dims=-1)  # same values, misplaced peaks
+    scaled = true * 0.2  # right shape, wrong amplitude
+    assert float(ps_loss(shifted, true)) > 0.05
+    assert float(ps_loss(scaled, true)) > 0.01
+
+
+def test_patch_length_follows_the_dominant_period():
+    t = torch.arange(256.0)
+    slow = torch.sin(2 * torch.pi * t / 64).repeat(3, 1)  # period 64 bins -> patches of 32
+    assert ps_patch_length(slow, 128) == 32
+    assert ps_patch_length(slow, 16) == 16  # bounded by ps_max_patch
+
+
+def test_compute_losses_weights_and_mid_terms(samples):
+    model = DOSForge(tiny_config(coupling="cross", gap_head="pool"))
+    batch = collate(samples)
+    out = model(batch)
+    cfg = LossConfig.from_params({"lambda_mid": 0.5, "weights": {"gap": 0.05}})
+    got = compute_losses(out, batch, cfg)
+    assert set(got) == {"total", "dos", "dos_mid", "epdos", "epdos_mid", "fermi", "gap"}
+    expected = (
+        got["dos"] + 0.5 * got["dos_mid"] + got["epdos"] + 0.5 * got["epdos_mid"] + got["fermi"] + 0.05 * got["gap"]
+    )
+    assert torch.isclose(got["total"].detach(), expected, rtol=1e-5)
+    assert got["total"].requires_grad and not got["dos"].requires_grad
+    mae = (out["fermi"] - batch.fermi).abs().mean()
+    assert torch.isclose(got["fermi"], mae.detach())
+    # lambda_ps = 0 leaves plain MAE for spectra
+    no_ps = compute_losses(out, batch, {"lambda_ps": 0.0})
+    assert torch.isclose(no_ps["dos"], (out["dos"] - batch.dos).abs().mean().detach())
+
+
+def test_losses_need_targets(samples, structures):
+    from model_testkit import make_sample
+
+    model = DOSForge(tiny_config(tasks=("fermi",)))
+    batch = collate([make_sample(structures["nacl"], "x", labels=False)])
+    with pytest.raises(ValueError, match="no 'fermi' target"):
+        compute_losses(model(batch), batch, {})
+
+
+def test_loss_config_rejects_unknown_keys_and_negative_weights():
+    with pytest.raises(ConfigError, match="lambda_ps"):
+        LossConfig.from_params({"lamda_ps": 0.2})
+    with pytest.raises(ConfigError, match="valid keys: dos, epdos, fermi, gap"):
+        LossConfig.from_params({"weights": {"bandgap": 1.0}})
+    with pytest.raises(ConfigError, match="non-negative"):
+        LossConfig.from_params({"lambda_mid": -1})
