@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 PREDICTIONS = "test_predictions.h5"
 HISTORY = "history.json"
 RUN_FILE = "mlflow_run.json"
+FIGURE_DIRS = ("spectra", "parity", "learning_curves", "curves")
 
 
 @dataclass
@@ -83,6 +84,8 @@ def evaluate_models(
     model_dirs = {name: Path(d) for name, d in model_dirs.items()}
     check_model_dirs(model_dirs)
     metrics_dir, plots_dir = Path(metrics_dir), Path(plots_dir)
+    for sub in FIGURE_DIRS:  # DVC declares these directories as outputs: they exist even when a kind has no figure
+        (plots_dir / sub).mkdir(parents=True, exist_ok=True)
     result = EvaluationResult(metrics={}, gap_validation=None)
     for name, d in tqdm(model_dirs.items(), desc="evaluate", unit="model"):
         pred = Predictions.load(d / PREDICTIONS)
