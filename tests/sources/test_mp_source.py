@@ -106,6 +106,9 @@ def test_persistent_errors_are_reported_not_fatal(mp_params, tmp_path):
     report = fetch_mp(mp_params, tmp_path / "raw", client_factory=lambda key: client)
     reasons = {s["id"]: s["reason"] for s in report["skipped"]}
     assert reasons == {"mp-149": "download failed", "mp-999": "no DOS"}
+    mp_params["mp"]["material_ids"] = ["mp-149", "mp-3000001"]  # the second is the GNoME entry
+    again = fetch_mp(mp_params, tmp_path / "raw2", client_factory=lambda key: FakeMPRester(key))
+    assert [(s["id"], s["reason"]) for s in again["skipped"]] == [("mp-3000001", "not selected")]
     assert report["n_written"] == 1
 
 

@@ -89,6 +89,10 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
     docs = _select(query, int(cfg.get("limit") or 0), cache, get_client, retry)
 
     skipped, written, downloaded = [], 0, 0
+    selected = {d["material_id"] for d in docs}
+    for mid in query.get("material_ids", []):  # an explicit id the search did not return is reported, not lost
+        if mid not in selected:
+            skipped.append(skip(mid, "not selected", "no DOS in MP, a GNoME entry, or outside the mp/data filters"))
     for doc in tqdm(docs, desc="fetch mp", unit="material"):
         mid = doc["material_id"]
         entry_path = cache / "materials" / record_filename(mid)
