@@ -40,6 +40,7 @@ def test_paper_size_is_one_param():
     cfg = ModelConfig.from_params({"model": {"size": "paper"}})
     assert cfg.d == 256 and cfg.encoder["layers"] == 4 and cfg.encoder["heads"] == 1
     assert cfg.decoder == {"heads": 8, "head_dim": 32, "ffn_mult": 4, "n_patches": 32, "l1": 2, "l2": 2}
+    assert ModelConfig(size="paper") == cfg  # the preset applies when built directly, too
     n = sum(p.numel() for p in DOSForge(cfg).parameters())
     small = sum(p.numel() for p in DOSForge(ModelConfig()).parameters())
     assert n > 10 * small

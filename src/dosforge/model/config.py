@@ -36,8 +36,8 @@ class ModelConfig:
     coupling: str = "cross"
     gap_head: str = "extract"
     size: str = "small"
-    encoder: dict = field(default_factory=lambda: dict(ENCODER_PRESETS["small"]))
-    decoder: dict = field(default_factory=lambda: dict(DECODER_PRESETS["small"]))
+    encoder: dict = field(default_factory=dict)  # overrides of the size preset; resolved in __post_init__
+    decoder: dict = field(default_factory=dict)
     bins: int = 256  # T: grid.bins
     de: float = 20.0 / 256  # grid bin width (eV), for Algorithm 1
     gap_k: float = 10.0  # Algorithm 1 sharpness (loss.gap_k)
