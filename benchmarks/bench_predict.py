@@ -93,13 +93,14 @@ def main() -> None:
     ap.add_argument("--size", choices=["small", "paper"], default=None, help="model size of the fresh model")
     ap.add_argument("--structures", default=None)
     ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--max-sites", type=int, default=20, help="use cells up to this size (data.max_sites default)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many timings")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    structures = load_structures(args.structures, args.n)
+    structures = [s for s in load_structures(args.structures, 20 * args.n) if len(s) <= args.max_sites][: args.n]
     params = load_params("params.yaml") if Path("params.yaml").exists() else {}
     if not args.fresh and Path(args.checkpoint).exists():
         predictor = load_model(args.checkpoint, device="cpu")

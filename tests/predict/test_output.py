@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ def test_json_holds_every_structure_and_the_checkpoint_provenance(tmp_path, pred
     payload = read_json(paths["json"])
     meta = payload["metadata"]
     assert meta["checkpoint"] == str(checkpoint)
+    assert meta["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert meta["training_data_source"] == "embedded" and meta["synthetic_labels"] is True
     assert "SYNTHETIC" in meta["labels_note"]
     assert meta["counts"] == {"inputs": 3, "predicted": 2, "failed": 1, "skipped": 1}

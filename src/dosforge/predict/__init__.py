@@ -10,6 +10,8 @@ See docs/predict.md.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 from dosforge.predict.inputs import StructureInput, resolve_inputs
@@ -36,10 +38,18 @@ def load_model(path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> Pr
         from dosforge.train.checkpoint import load_model as load_checkpoint
 
         model, normalizer, meta = load_checkpoint(path, device="cpu")
-        info = CheckpointInfo.from_meta(meta, str(path))
+        info = dataclasses.replace(CheckpointInfo.from_meta(meta, str(path)), sha256=_sha256(path))
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is a checkpoint error for the user
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
     return Predictor(model, normalizer, info, device=device)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 __all__ = [

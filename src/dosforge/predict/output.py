@@ -99,7 +99,9 @@ def write_plot(path: Path, result: PredictionResult) -> Path:
     if total is not None:
         plotter.add_dos("Total", total)
     plotter.add_dos_dict(by_element)
-    ax = plotter.get_plot(xlim=(result.energies[0], result.energies[-1]))
+    spectra = ([result.dos] if result.dos is not None else []) + list((result.epdos or {}).values())
+    top = max(float(np.max(d)) for d in spectra) or 1.0  # DosPlotter's own y-range does not start at 0
+    ax = plotter.get_plot(xlim=(result.energies[0], result.energies[-1]), ylim=(0.0, 1.05 * top))
     title = f"{result.formula} ({result.id}): E_F = {result.efermi:.2f} eV, E_g = {result.gap:.2f} eV"
     if result.synthetic:
         title += " [synthetic labels]"

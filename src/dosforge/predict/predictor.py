@@ -41,6 +41,7 @@ class CheckpointInfo:
     graph: dict  # keyword arguments of dosforge.graph.build_graph
     data_source: str
     synthetic: bool
+    sha256: str = ""  # of the checkpoint file, so an output names exactly which weights made it
 
     @classmethod
     def from_meta(cls, meta: dict, path: str = "") -> CheckpointInfo:
@@ -67,6 +68,7 @@ class CheckpointInfo:
     def as_dict(self) -> dict:
         return {
             "checkpoint": self.path,
+            "checkpoint_sha256": self.sha256,
             "training_data_source": self.data_source,
             "synthetic_labels": self.synthetic,
             "tasks": list(self.tasks),
