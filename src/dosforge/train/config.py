@@ -35,7 +35,7 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast, used on CUDA only (appendix B); CPU always trains in float32
     eval_batch_size: int = 128
     device: str = "auto"
-    num_threads: int = 2  # CPU threads, fixed so that the same command gives the same numbers
+    num_threads: int = 1  # CPU threads, fixed so that the same command gives the same numbers (docs/training.md)
     deterministic: bool = True
 
     def __post_init__(self):
@@ -64,7 +64,7 @@ PRESETS: dict[str, dict] = {
     # Same optimiser and schedule shape; fewer epochs and smaller batches (more steps per epoch on a
     # ~700-material training split). Tuned with benchmarks/bench_train.py so all 12 models of the
     # embedded default train in well under 30 minutes on 2 cores.
-    "cpu": {"epochs": 30, "batch_size": 32, "bf16": True},
+    "cpu": {"epochs": 8, "batch_size": 32, "bf16": True},
 }
 
 _KEYS = ["preset"] + [f.name for f in fields(TrainConfig) if f.name != "preset"]
