@@ -20,6 +20,12 @@ def test_point_group_at_mp_tolerance(rocksalt):
     assert symmetry.point_group(distorted)[0] == "m-3m"
 
 
+def test_magnetic_order_does_not_change_the_crystallographic_point_group(rocksalt):
+    afm = rocksalt.copy()
+    afm.add_site_property("magmom", [2.0, 2.0, -2.0, -2.0, 0.0, 0.0, 0.0, 0.0])  # layered AFM on Na
+    assert symmetry.point_group(afm)[0] == "m-3m"
+
+
 def test_retries_tighter_then_falls_back_to_1(rocksalt, monkeypatch):
     real = symmetry.SpacegroupAnalyzer
 

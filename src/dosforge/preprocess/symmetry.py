@@ -4,7 +4,8 @@ pymatgen's SpacegroupAnalyzer (spglib) with symprec = 0.1 Å and angle_tolerance
 Materials Project uses for its own symmetry data. If spglib fails at that tolerance (it can, for
 distorted cells), it is retried at 0.01 and then 0.001 Å; if all fail, the structure is assigned
 point group "1" (the identity alone, which every crystal has) and counted as a fallback in the
-manifest, never dropped.
+manifest, never dropped. Magnetic moments in the site properties do not change the result (spglib's
+symmetry dataset ignores them): strata are crystallographic, not magnetic, point groups.
 """
 
 from __future__ import annotations
