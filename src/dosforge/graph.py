@@ -93,9 +93,24 @@ def _first(mask: np.ndarray, what: str) -> int:
 
 
 def invariant_lattice_vectors(structure: Structure | _Cell) -> np.ndarray:
-    """Rows l1, l2, l3 (Cartesian, A): a reduced basis of the primitive lattice in iComFormer's sign convention."""
+    """Rows l1, l2, l3 (Cartesian, A): a reduced basis of the primitive lattice in iComFormer's sign convention.
+
+    If the pure translations found within tolerance do not form a lattice (near-symmetric, noisy positions),
+    the given cell's own lattice is used instead, as the published code does.
+    """
     cell = structure if isinstance(structure, _Cell) else _Cell(structure)
     trans = pure_translations(cell)
+    try:
+        return _reduced_basis(cell, trans)
+    except _NotALattice:
+        return _reduced_basis(cell, np.zeros((1, 3)))
+
+
+class _NotALattice(GraphError):
+    pass
+
+
+def _reduced_basis(cell: _Cell, trans: np.ndarray) -> np.ndarray:
     # Lattice points near the origin (published: self-images of atom 0 within max(a, b, c) + 0.01 A),
     # here of the primitive lattice: the given cell's points plus its internal pure translations.
     _, points, images, dist = find_points_in_spheres(
@@ -107,7 +122,12 @@ def invariant_lattice_vectors(structure: Structure | _Cell) -> np.ndarray:
         tol=1e-8,
     )
     keep = dist > 1e-6
-    cart = ((trans[points[keep]] + images[keep]) @ cell.matrix)[np.argsort(dist[keep], kind="stable")]
+    frac = trans[points[keep]] + images[keep]
+    # Sort by length; equal lengths (within 1e-6 A) by fractional coordinates, which a rotation or translation
+    # of the input does not change -- so ties never depend on floating-point noise (published: list order).
+    key = np.rint(frac * 1e6)
+    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0], np.rint(dist[keep] * 1e6)))
+    cart = (frac @ cell.matrix)[order]
     lengths2 = (cart**2).sum(1)
     l1 = cart[0]
     cross1 = _cross(l1, cart)
@@ -122,7 +142,7 @@ def invariant_lattice_vectors(structure: Structure | _Cell) -> np.ndarray:
         raise GraphError("Niggli reduction of the lattice failed (degenerate cell?)")
     l1, l2, l3 = np.asarray(reduced, dtype=float)
     if abs(abs(np.linalg.det(np.stack([l1, l2, l3]))) * len(trans) - cell.volume) > 1e-3 * cell.volume:
-        raise GraphError("could not find a primitive lattice basis (inconsistent pure translations)")
+        raise _NotALattice
     # Published "invariant corner": l2 and l3 make an angle of at most 90 degrees with l1 ...
     if l1 @ l2 < 0:
         l2 = -l2
