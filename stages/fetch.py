@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fetch: {exc}", file=sys.stderr)
         return 2
     label = " (SYNTHETIC labels)" if report["synthetic"] else ""
-    print(f"fetch [{report['source']}{label}]: {report['n_records']} records, {len(report['skipped'])} skipped")
+    print(f"fetch [{report['source']}{label}]: {report['n_records']} records, {report['n_skipped']} skipped")
     for reason, n in report["skipped_counts"].items():
         print(f"  skipped  {n:6d}  {reason}")
     return 0

@@ -31,6 +31,7 @@ from dosforge.io import read_json, write_json, write_text
 from dosforge.preprocess import spectra, symmetry, validate
 from dosforge.records import RawRecord, iter_record_paths
 from dosforge.shards import write_shard
+from dosforge.sources import skipped_items
 
 PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "chunksize")
 GraphBuilder = Callable[[object], dict]
@@ -75,7 +76,7 @@ def preprocess(
     for stale in [*out_dir.glob("shard-*.h5"), out_dir / "manifest.json", out_dir / "rejects.csv"]:
         stale.unlink(missing_ok=True)
 
-    rejects = [{**s, "stage": "fetch"} for s in fetch_report.get("skipped", [])]
+    rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)]
     shards, ids, buffer = [], [], []
     pg_counts, sources, synthetic, graph_keys, fallbacks = Counter(), set(), set(), None, 0
     init = (grid, graph_builder)

@@ -38,10 +38,24 @@ def fetch(params: dict, raw_dir: str | Path) -> dict:
     report.setdefault("source", source)
     report.setdefault("synthetic", SYNTHETIC[source])
     report.setdefault("skipped", [])
+    items = skipped_items(report)
     report["n_records"] = len(list(records_dir.glob("*.json.gz")))
-    report["skipped_counts"] = count_reasons(report["skipped"])
+    report["n_skipped"] = len(items)
+    report["skipped_counts"] = count_reasons(items)
     write_json(raw_dir / "fetch_report.json", report)
     return report
+
+
+def skipped_items(report: dict) -> list[dict]:
+    """The items a fetch left out, each `{id, reason, ...}`.
+
+    `mp` and `files` list them under `skipped`; the `embedded` report keeps counts there and the items
+    under `skipped_structures` (selection) and `failed` (labelling), so both forms are read.
+    """
+    skipped = report.get("skipped", [])
+    if isinstance(skipped, list):
+        return skipped
+    return [*report.get("skipped_structures", []), *report.get("failed", [])]
 
 
 def count_reasons(skipped: list[dict]) -> dict[str, int]:
