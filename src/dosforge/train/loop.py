@@ -25,6 +25,7 @@ from dosforge.train.data import SplitDataset, epoch_seed, make_loader
 from dosforge.train.inference import collect
 
 SPECTRAL = ("dos", "epdos")
+STALE_ON_FRESH_START = (ckpt.BEST, ckpt.LAST, "history.json", "summary.json", "test_predictions.h5")
 
 
 def resolve_device(cfg: TrainConfig) -> torch.device:
@@ -153,8 +154,9 @@ def train_model(
         scheduler.load_state_dict(state["scheduler_state"])
         ckpt.restore_rng(state)
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
-    elif (out_dir / ckpt.BEST).exists():
-        (out_dir / ckpt.BEST).unlink()  # a best.pt from another configuration must not survive
+    else:  # a fresh start: files from another configuration must not survive into this run's outputs
+        for name in STALE_ON_FRESH_START:
+            (out_dir / name).unlink(missing_ok=True)
 
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda" else contextlib.nullcontext()
