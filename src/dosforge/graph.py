@@ -64,13 +64,20 @@ class _Cell:
 def pure_translations(cell: _Cell) -> np.ndarray:
     """Fractional translations (in the given cell, including 0) that map the crystal onto itself."""
     frac, z = cell.frac, cell.z
-    cand = frac[z == z[0]] - frac[0]  # a translation must carry atom 0 onto an atom of its species
+    species, counts = np.unique(z, return_counts=True)
+    rare = species[np.argmin(counts)]  # a translation carries a rarest-species atom onto one of its own kind
+    ref = frac[z == rare]
+    cand = ref - ref[0]
     if len(cand) == 1:
-        return np.zeros((1, 3))  # atom 0's species occurs once: only the cell's own translations
-    delta = frac[None, :, None, :] + cand[:, None, None, :] - frac[None, None, :, :]  # (m, n, n, 3)
-    off = np.linalg.norm((delta - np.rint(delta)) @ cell.matrix, axis=-1)
-    off = np.where(z[None, None, :] == z[None, :, None], off, np.inf)
-    ok = (off.min(-1) < SYMPREC).all(-1)  # every atom lands on an atom of its species
+        return np.zeros((1, 3))  # that species occurs once: only the cell's own translations
+    same = z[None, :] == z[:, None]  # (n, n)
+    ok = np.empty(len(cand), dtype=bool)
+    step = max(1, 2_000_000 // (3 * len(z) ** 2))  # bound the (m, n, n, 3) work array for large cells
+    for lo in range(0, len(cand), step):
+        delta = frac[None, :, None, :] + cand[lo : lo + step, None, None, :] - frac[None, None, :, :]
+        off = np.linalg.norm((delta - np.rint(delta)) @ cell.matrix, axis=-1)
+        off = np.where(same[None], off, np.inf)
+        ok[lo : lo + step] = (off.min(-1) < SYMPREC).all(-1)  # every atom lands on an atom of its species
     return cand[ok] - np.floor(cand[ok] + 1e-9)
 
 
