@@ -150,7 +150,9 @@ def wall(args) -> None:
             dt = time.perf_counter() - t0
             total += dt
             print(
-                f"{name:16s} {dt:7.1f} s  epochs {summary['epochs']}  best epoch {summary['best_epoch']}  "
+                f"{name:16s} {dt:7.1f} s  epochs {summary['epochs']} "
+                f"({summary['train_seconds_this_process'] / summary['epochs']:.1f} s/epoch)  "
+                f"best epoch {summary['best_epoch']}  "
                 f"{summary['selection_rule']} {summary['best_score']:.4f}  params {summary['n_parameters']:,}",
                 flush=True,
             )
