@@ -16,9 +16,10 @@ PS loss, our reading of Kudrat et al. (2025) and their reference code:
 3. Gradient-based dynamic weighting: alpha, beta, gamma = |g_avg| / |g_corr|, |g_avg| / |g_var|,
    |g_avg| / |g_mean| (g_avg the mean of the three gradients), gamma further scaled by the mean global
    similarity (1 + corr)/2 * 2 s_p s_t / (s_p^2 + s_t^2); all detached.
-   Departure: the reference takes the gradients with respect to the forecaster's last layer weights; we
+   Departures: the reference takes the gradients with respect to the forecaster's last layer weights; we
    take them with respect to the predicted spectrum, so the loss needs no handle on the model and works
-   the same in training and evaluation.
+   the same in training and evaluation. Each weight is capped at 10 (uncapped, a flat prediction's
+   vanishing correlation gradient gives a weight of ~1e3 and a loss value dominated by it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dosforge.config import ConfigError, known_keys
 LOSS_KEYS = ("lambda_ps", "lambda_mid", "weights", "gap_k", "ps_max_patch", "target_clip")
 TASK_WEIGHTS = {"dos": 1.0, "epdos": 1.0, "fermi": 1.0, "gap": 0.05}
 EPS = 1e-5  # as in the PS reference
+MAX_PS_WEIGHT = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,12 @@ class LossConfig:
 
 
 def _patches(x: torch.Tensor, length: int, stride: int) -> torch.Tensor:
-    return x.unfold(-1, length, stride)  # (S, n_patches, length)
+    return x.unfold(-1, length, stride).contiguous()  # (S, n_patches, length)
+
+
+def _var(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Biased variance over the last axis (torch.var is several times slower on these small patches)."""
+    return ((x - mean) ** 2).mean(-1, keepdim=True)
 
 
 def ps_patch_length(true: torch.Tensor, max_patch: int) -> int:
@@ -73,7 +80,7 @@ def _ps_components(pred: torch.Tensor, true: torch.Tensor, length: int) -> tuple
     stride = max(length // 2, 1)
     p, t = _patches(pred, length, stride), _patches(true, length, stride)
     pm, tm = p.mean(-1, keepdim=True), t.mean(-1, keepdim=True)
-    ps, ts = p.var(-1, unbiased=False, keepdim=True).sqrt(), t.var(-1, unbiased=False, keepdim=True).sqrt()
+    ps, ts = (_var(p, pm) + 1e-12).sqrt(), _var(t, tm).sqrt()  # +1e-12: finite gradient for a flat patch
     cov = ((p - pm) * (t - tm)).mean(-1, keepdim=True)
     corr_loss = (1.0 - (cov + EPS) / (ps * ts + EPS)).mean()
     var_loss = F.kl_div(F.log_softmax(p, -1), F.softmax(t, -1), reduction="none").sum(-1).mean()
@@ -87,11 +94,13 @@ def _ps_weights(pred: torch.Tensor, true: torch.Tensor, length: int) -> tuple[fl
         comps = _ps_components(p, true.float(), length)
         grads = [torch.autograd.grad(c, p, retain_graph=True)[0] for c in comps]
     avg = (grads[0] + grads[1] + grads[2]) / 3.0
-    weights = [float(avg.norm() / g.norm()) if float(g.norm()) > 0 else 0.0 for g in grads]
+    # Capped at MAX_PS_WEIGHT (departure): a component with a vanishing gradient (e.g. the correlation term of a
+    # flat prediction) would otherwise get an unbounded weight and blow up the loss *value* used for selection.
+    weights = [min(float(avg.norm() / g.norm()), MAX_PS_WEIGHT) if float(g.norm()) > 0 else 0.0 for g in grads]
     # global similarity of the whole spectra scales the mean term (reference `gradient_based_dynamic_weighting`)
     p, t = pred.detach().float(), true.float()
     pm, tm = p.mean(-1, keepdim=True), t.mean(-1, keepdim=True)
-    pv, tv = p.var(-1, unbiased=False, keepdim=True), t.var(-1, unbiased=False, keepdim=True)
+    pv, tv = _var(p, pm), _var(t, tm)
     cov = ((p - pm) * (t - tm)).mean(-1, keepdim=True)
     linear_sim = ((cov + EPS) / (pv.sqrt() * tv.sqrt() + EPS) + 1.0) * 0.5
     var_sim = (2 * pv.sqrt() * tv.sqrt() + EPS) / (pv + tv + EPS)
