@@ -3,6 +3,7 @@
     python benchmarks/bench_predict.py                      # default checkpoint, structures from data/raw
     python benchmarks/bench_predict.py --structures /path/to/matbench_dielectric.json.gz --n 128
     python benchmarks/bench_predict.py --fresh --size paper # a freshly initialised model (no trained checkpoint)
+    python benchmarks/bench_predict.py --graph-memory 2 3 4 # peak memory of one crystal graph vs cell size
 
 Structures: `--structures` takes anything `dosforge predict` reads (files, folders, globs) or a JSON(.gz)
 list / pandas-style column dict of pymatgen Structure dicts; by default the fetched records of the
@@ -77,6 +78,29 @@ def fresh_predictor(size: str | None, params: dict, elements: list[int]) -> Pred
     return Predictor(model, normalizer, CheckpointInfo.from_meta(meta, "<fresh>"), device="cpu")
 
 
+GRAPH_MEMORY_CODE = """
+import resource, sys, time
+from pymatgen.core import Lattice, Structure
+from dosforge.graph import build_graph
+n = int(sys.argv[1])
+s = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]) * (n, n, n)  # one element
+t = time.perf_counter()
+g = build_graph(s)
+dt = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{len(s):5d} sites  {len(g['edge_index']):7d} edges  graph {dt:6.1f} s  peak memory {rss:7.0f} MB")
+"""
+
+
+def graph_memory(sizes: list[int]) -> None:
+    """Peak memory of building one crystal graph (each in a fresh process): what --max-atoms bounds."""
+    import subprocess
+
+    print("crystal graph of conventional Si supercells n x n x n (8 n^3 sites, one element), params.yaml graph:")
+    for n in sizes:
+        subprocess.run([sys.executable, "-c", GRAPH_MEMORY_CODE, str(n)], check=True)
+
+
 def rate(fn, n_items: int, repeat: int) -> float:
     best = np.inf
     for _ in range(repeat):
@@ -97,8 +121,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many timings")
+    ap.add_argument(
+        "--graph-memory",
+        type=int,
+        nargs="*",
+        default=None,
+        metavar="N",
+        help="instead: peak memory of one graph for Si supercells N x N x N (e.g. 2 3 4)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.graph_memory is not None:
+        graph_memory(args.graph_memory or [2, 3, 4])
+        return
 
     structures = [s for s in load_structures(args.structures, 20 * args.n) if len(s) <= args.max_sites][: args.n]
     params = load_params("params.yaml") if Path("params.yaml").exists() else {}

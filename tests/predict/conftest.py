@@ -61,8 +61,18 @@ def bad_structures() -> dict[str, Structure]:
     vacancy.replace_species({Element("Cl"): {"Cl": 0.9}})
     noble = Structure(Lattice.cubic(5.26), ["Ar"], [[0, 0, 0]])
     unseen = Structure(Lattice.cubic(4.0), ["Pu", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    large = _silicon() * (6, 6, 6)  # 432 sites: above the limit the tests set (max_atoms=100)
-    return {"disordered": disordered, "vacancy": vacancy, "noble": noble, "unseen": unseen, "large": large}
+    large = _silicon() * (6, 6, 6)  # 432 sites: refused before the primitive search when max_atoms < 432 / 4
+    # 16 sites that do not reduce to a smaller primitive cell: too large for max_atoms < 16 after the search
+    large_primitive = _silicon() * (2, 2, 2)
+    large_primitive.perturb(0.4)  # displacements > 0.25 A (the primitive-search tolerance) break the translations
+    return {
+        "disordered": disordered,
+        "vacancy": vacancy,
+        "noble": noble,
+        "unseen": unseen,
+        "large": large,
+        "large_primitive": large_primitive,
+    }
 
 
 class FakeMPRester:

@@ -78,6 +78,35 @@ def test_keep_cell_feeds_the_cell_as_given(predictor, silicon):
     assert r.n_sites == r.n_sites_model == 4
 
 
+def test_size_limit_applies_to_the_cell_the_model_sees(predictor, silicon):
+    [r] = predictor.predict(silicon * (2, 2, 2), max_atoms=8)  # 16 sites in, 2 seen: predicted
+    assert r.n_sites == 16 and r.n_sites_model == 2
+    with pytest.raises(StructureError, match="too large: 16 sites > max_atoms=8"):
+        predictor.predict(silicon * (2, 2, 2), max_atoms=8, primitive=False)
+
+
+class _CountsBatches(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.sizes = model, []
+
+    def forward(self, batch):
+        self.sizes.append([int((batch.batch == b).sum()) for b in range(int(batch.num_graphs))])
+        return self.model(batch)
+
+
+def test_batches_are_capped_in_atoms_as_well_as_structures(predictor, good_structures, monkeypatch):
+    import dosforge.predict.predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "MAX_BATCH_ATOMS", 5)
+    counting = _CountsBatches(predictor.model)
+    wrapped = Predictor(counting, predictor.normalizer, predictor.info)
+    results = wrapped.predict(list(good_structures.values()), batch_size=32)  # Si 2, NaCl 2, GaN 4, Cu 1 atoms
+    assert counting.sizes == [[2, 2], [4, 1]]
+    for r, alone in zip(results, predictor.predict(list(good_structures.values()), batch_size=1), strict=True):
+        _close(r, alone, BATCH_RTOL)
+
+
 def test_to_pymatgen_gives_dos_objects_that_pymatgen_plots(predictor, gan):
     import matplotlib
 
@@ -110,14 +139,16 @@ def test_run_reports_each_bad_input_while_the_others_are_predicted(predictor, si
     inputs += [StructureInput(k, "python", structure=s) for k, s in bad_structures.items()]
     inputs += [StructureInput("broken", "broken.cif", error="unreadable structure file: ValueError: bad")]
     inputs += [StructureInput("GaN", "python", structure=gan)]
-    outcomes = predictor.run(inputs, batch_size=2, max_atoms=100, progress=False)
+    outcomes = predictor.run(inputs, batch_size=2, max_atoms=10, progress=False)
     assert [o.id for o in outcomes] == [i.id for i in inputs]  # input order kept
     assert isinstance(outcomes[0], PredictionResult) and isinstance(outcomes[-1], PredictionResult)
     reasons = {o.id: o.reason for o in outcomes if isinstance(o, PredictionFailure)}
     assert set(reasons) == {*bad_structures, "broken"}
     assert "partial occupancy" in reasons["disordered"] and "partial occupancy" in reasons["vacancy"]
     assert "noble gas" in reasons["noble"] and "never seen" in reasons["unseen"]
-    assert "too large" in reasons["large"] and "unreadable" in reasons["broken"]
+    assert "too large: 432 sites > 2 x max_atoms=10" in reasons["large"]  # refused before the primitive search
+    assert "too large: its primitive cell has 16 sites > max_atoms=10" in reasons["large_primitive"]
+    assert "unreadable" in reasons["broken"]
     [alone] = predictor.predict(gan)  # the failures did not disturb the good structures' numbers
     _close(outcomes[-1], alone, BATCH_RTOL)
 

@@ -33,9 +33,10 @@ def test_element_unseen_in_training_is_rejected_and_named(bad_structures):
 
 
 def test_too_large_structure_is_rejected_with_the_limit(bad_structures):
-    assert DEFAULT_MAX_ATOMS >= 432  # the documented default admits this 432-site cell ...
-    reason = validate_structure(bad_structures["large"], known_z=KNOWN_Z, max_atoms=100)
-    assert "too large: 432 sites > max_atoms=100" in reason  # ... a lower limit rejects it
+    assert validate_structure(bad_structures["large"], known_z=KNOWN_Z, max_atoms=432) is None
+    reason = validate_structure(bad_structures["large"], known_z=KNOWN_Z, max_atoms=431)
+    assert "too large: 432 sites > max_atoms=431" in reason and "docs/predict.md" in reason
+    assert DEFAULT_MAX_ATOMS == 500  # documented in docs/predict.md with the memory and time it bounds
 
 
 def test_empty_and_degenerate_structures_are_rejected():

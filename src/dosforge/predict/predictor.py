@@ -28,6 +28,12 @@ from dosforge.predict.result import PredictionFailure, PredictionResult
 from dosforge.predict.validate import DEFAULT_MAX_ATOMS, StructureError, validate_structure
 
 PRIMITIVE_TOLERANCE = 0.25  # A, pymatgen's default site tolerance for get_primitive_structure
+# The primitive-cell search is slow on large cells that do not reduce (19 s at 512 sites), so inputs
+# above this multiple of max_atoms are refused before it; supercells up to it reduce and are predicted.
+PRIMITIVE_SEARCH_FACTOR = 2
+# Atoms per forward pass, whatever --batch-size says: bounds a batch's memory (the paper-size model needs
+# ~0.35 GB per 500 atoms, docs/predict.md), so a batch of large cells cannot exhaust memory.
+MAX_BATCH_ATOMS = 4096
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class Predictor:
         if len(ids) != len(structures):
             raise ValueError(f"got {len(ids)} ids for {len(structures)} structures")
         inputs = [StructureInput(i, "python", structure=s) for i, s in zip(ids, structures, strict=True)]
-        bad = [(inp.id, self.check(inp.structure, max_atoms)) for inp in inputs]
+        bad = [(inp.id, self.check(inp.structure, max_atoms, primitive)) for inp in inputs]
         bad = [(i, r) for i, r in bad if r]
         if bad:
             raise StructureError("cannot predict: " + "; ".join(f"{i}: {r}" for i, r in bad))
@@ -117,8 +123,18 @@ class Predictor:
             raise StructureError("cannot predict: " + "; ".join(f"{f.id}: {f.reason}" for f in failed))
         return outcomes
 
-    def check(self, structure: Structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> str | None:
-        return validate_structure(structure, known_z=self.info.known_z, max_atoms=max_atoms)
+    def check(self, structure: Structure, max_atoms: int = DEFAULT_MAX_ATOMS, primitive: bool = True) -> str | None:
+        """Why `structure` cannot be predicted, or None. With `primitive`, `max_atoms` bounds the primitive cell
+        (checked in `prepare`); here only inputs above PRIMITIVE_SEARCH_FACTOR x max_atoms are refused."""
+        if not primitive:
+            return validate_structure(structure, known_z=self.info.known_z, max_atoms=max_atoms)
+        reasons = [validate_structure(structure, known_z=self.info.known_z, max_atoms=None)]
+        if isinstance(structure, Structure) and len(structure) > PRIMITIVE_SEARCH_FACTOR * max_atoms:
+            reasons.append(
+                f"too large: {len(structure)} sites > {PRIMITIVE_SEARCH_FACTOR} x max_atoms={max_atoms}, refused "
+                "before the (slow) primitive-cell search; pass a smaller (primitive) cell or raise --max-atoms"
+            )
+        return "; ".join(r for r in reasons if r) or None
 
     def run(
         self,
@@ -134,25 +150,38 @@ class Predictor:
         outcomes: list[PredictionResult | PredictionFailure | None] = [None] * len(inputs)
         todo: list[int] = []
         for k, inp in enumerate(inputs):
-            reason = inp.error or self.check(inp.structure, max_atoms)
+            reason = inp.error or self.check(inp.structure, max_atoms, primitive)
             if reason:
                 outcomes[k] = PredictionFailure(inp.id, inp.source, reason)
             else:
                 todo.append(k)
+        batch: list = []  # prepared (index, cell, sample), flushed at batch_size structures or MAX_BATCH_ATOMS atoms
+
+        def flush() -> None:
+            for k, result in self._infer_or_isolate(inputs, batch):
+                outcomes[k] = result
+            bar.update(len(batch))
+            batch.clear()
+
         with tqdm(total=len(todo), desc="predict", unit="structure", disable=not progress) as bar:
-            for start in range(0, len(todo), batch_size):
-                chunk = todo[start : start + batch_size]
-                prepared = []
-                for k in chunk:
-                    try:
-                        prepared.append((k, *self.prepare(inputs[k], primitive)))
-                    except Exception as exc:  # noqa: BLE001 - a structure whose graph fails is its own error
-                        outcomes[k] = PredictionFailure(
-                            inputs[k].id, inputs[k].source, f"graph construction failed: {exc}"
-                        )
-                for k, result in self._infer_or_isolate(inputs, prepared):
-                    outcomes[k] = result
-                bar.update(len(chunk))
+            for k in todo:
+                try:
+                    item = (k, *self.prepare(inputs[k], primitive, max_atoms))
+                except StructureError as exc:
+                    outcomes[k] = PredictionFailure(inputs[k].id, inputs[k].source, str(exc))
+                    bar.update(1)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a structure whose graph fails is its own error
+                    outcomes[k] = PredictionFailure(inputs[k].id, inputs[k].source, f"graph construction failed: {exc}")
+                    bar.update(1)
+                    continue
+                if batch and sum(len(b[1]) for b in batch) + len(item[1]) > MAX_BATCH_ATOMS:
+                    flush()
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    flush()
+            if batch:
+                flush()
         return outcomes  # type: ignore[return-value]
 
     def _infer_or_isolate(self, inputs, prepared: list) -> list[tuple[int, PredictionResult | PredictionFailure]]:
@@ -170,11 +199,21 @@ class Predictor:
                 (k, PredictionFailure(inputs[k].id, inputs[k].source, f"model failed: {type(exc).__name__}: {exc}"))
             ]
 
-    def prepare(self, inp: StructureInput, primitive: bool) -> tuple[Structure, dict]:
-        """(cell the model sees, collate sample with its crystal graph) for one valid input."""
+    def prepare(
+        self, inp: StructureInput, primitive: bool = True, max_atoms: int = DEFAULT_MAX_ATOMS
+    ) -> tuple[Structure, dict]:
+        """(cell the model sees, collate sample with its crystal graph) for one valid input.
+
+        Raises `StructureError` when the cell the model would see has more than `max_atoms` sites.
+        """
         from dosforge.graph import build_graph
 
         cell = model_cell(inp.structure) if primitive else inp.structure
+        if len(cell) > max_atoms:
+            raise StructureError(
+                f"too large: its primitive cell has {len(cell)} sites > max_atoms={max_atoms} "
+                "(time and memory limit, see docs/predict.md; raise --max-atoms knowingly)"
+            )
         sample = {
             "id": inp.id,
             "z": np.array([site.specie.Z for site in cell], dtype=np.int64),

@@ -6,11 +6,13 @@ numbers: partial occupancy or mixed sites (the model sees one element per atom),
 training (their embeddings and EPDOS statistics are untrained), and structures above the
 documented size limit.
 
-Size limit: `DEFAULT_MAX_ATOMS` sites in the input cell. The crystal graph keeps at most
-`max_neighbors` (25, iComFormer) edges per atom, so edges stay below 25 x 500 = 12,500 per
-structure; at d = 256 the encoder's per-edge activations then need a few hundred MB at most, which
-fits any machine this runs on. Larger cells are usually supercells: pass the primitive cell, or
-raise the limit (`--max-atoms`) knowingly.
+Size limit: `DEFAULT_MAX_ATOMS` sites in the cell the model sees (the primitive cell by default;
+`dosforge.predict.predictor` applies it there, and refuses inputs above 2 x the limit before the slow
+primitive-cell search). Measured for one 512-site cell on 2 CPU cores: crystal graph 8.5 s, paper-size
+model forward 8.5 s and +0.33 GB, peak 0.85 GB; for 1000 sites: graph 58 s, forward 16 s, peak 1.25 GB
+(`benchmarks/bench_predict.py --graph-memory`, docs/predict.md). 500 sites covers Materials Project
+cells and keeps one structure under ~1 GB and ~20 s; batches are further capped in atoms
+(`predictor.MAX_BATCH_ATOMS`).
 """
 
 from __future__ import annotations
@@ -32,18 +34,22 @@ class StructureError(ValueError):
 def validate_structure(
     structure: Structure,
     known_z: Iterable[int] | None = None,
-    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_atoms: int | None = DEFAULT_MAX_ATOMS,
 ) -> str | None:
-    """Return None when the structure can be predicted, else every reason it cannot, joined by '; '."""
+    """Return None when the structure can be predicted, else every reason it cannot, joined by '; '.
+
+    `max_atoms=None` skips the size check (the predictor applies it to the primitive cell instead).
+    """
     if not isinstance(structure, Structure):
         return f"not a pymatgen Structure (got {type(structure).__name__})"
     n = len(structure)
     if n == 0:
         return "empty structure (no sites)"
     reasons: list[str] = []
-    if n > max_atoms:
+    if max_atoms is not None and n > max_atoms:
         reasons.append(
-            f"too large: {n} sites > max_atoms={max_atoms} (memory limit; pass the primitive cell or raise --max-atoms)"
+            f"too large: {n} sites > max_atoms={max_atoms} (memory limit, see docs/predict.md; pass a smaller "
+            "(primitive) cell or raise --max-atoms knowingly)"
         )
     matrix = structure.lattice.matrix
     if not (np.isfinite(matrix).all() and np.isfinite(structure.cart_coords).all()):
