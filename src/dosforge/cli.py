@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="structures per forward pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)")
     p.add_argument("--plots", action="store_true", help="also write a PNG of the DOS and EPDOS per structure")
-    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, help="reject larger cells (memory limit)")
+    p.add_argument(
+        "--max-atoms",
+        type=int,
+        default=DEFAULT_MAX_ATOMS,
+        help="reject cells the model would see with more sites (time/memory limit, docs/predict.md)",
+    )
     p.add_argument(
         "--keep-cell",
         action="store_true",
