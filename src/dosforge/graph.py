@@ -38,6 +38,10 @@ import spglib
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
+# spglib (2.x) emits a DeprecationWarning about its error-handling mode on every call; it says nothing about
+# our inputs. Filter exactly that message once here (a catch_warnings block per call costs more than the call).
+warnings.filterwarnings("ignore", message="Set OLD_ERROR_HANDLING", category=DeprecationWarning)
+
 TIE_TOL = 1e-5  # A: neighbours this close to the k-th distance count as ties
 SYMPREC = 1e-3  # A: tolerance for a translation to map an atom onto an equivalent one
 MAX_EXPANSIONS = 8  # radius growth steps before giving up (8 doublings = 256x the cutoff)
@@ -129,26 +133,25 @@ def _reduced_basis(cell: _Cell, trans: np.ndarray) -> np.ndarray:
         tol=1e-8,
     )
     keep = dist > 1e-6
-    frac = trans[points[keep]] + images[keep]
+    frac, dist = trans[points[keep]] + images[keep], dist[keep]
     # Sort by length; equal lengths (within 1e-6 A) by fractional coordinates, which a rotation or translation
     # of the input does not change -- so ties never depend on floating-point noise (published: list order).
     key = np.rint(frac * 1e6)
-    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0], np.rint(dist[keep] * 1e6)))
+    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0], np.rint(dist * 1e6)))
     cart = (frac @ cell.matrix)[order]
-    lengths2 = (cart**2).sum(1)
+    lengths2 = np.einsum("ij,ij->i", cart, cart)
     l1 = cart[0]
     cross1 = _cross(l1, cart)
-    l2 = cart[_first(np.linalg.norm(cross1, axis=1) > 1e-5 * (l1 @ l1 + lengths2), "a second direction")]
+    l2 = cart[_first(np.einsum("ij,ij->i", cross1, cross1) > 1e-10 * (l1 @ l1 + lengths2) ** 2, "a second direction")]
     normal = _cross(l1, l2)
-    l3 = cart[_first(np.abs(cart @ normal) > 1e-5 * np.linalg.norm(normal) * np.sqrt(lengths2), "a third direction")]
+    l3 = cart[_first((cart @ normal) ** 2 > 1e-10 * (normal @ normal) * lengths2, "a third direction")]
     # The shortest non-coplanar vectors are a basis in 3-D; Niggli reduction then makes the choice canonical.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # spglib's notice about its error-handling mode
-        reduced = spglib.niggli_reduce(np.stack([l1, l2, l3]))
+    reduced = spglib.niggli_reduce(np.array([l1, l2, l3]))
     if reduced is None:
         raise GraphError("Niggli reduction of the lattice failed (degenerate cell?)")
     l1, l2, l3 = np.asarray(reduced, dtype=float)
-    if abs(abs(np.linalg.det(np.stack([l1, l2, l3]))) * len(trans) - cell.volume) > 1e-3 * cell.volume:
+    triple = float(_cross(l1, l2) @ l3)
+    if abs(abs(triple) * len(trans) - cell.volume) > 1e-3 * cell.volume:
         raise _NotALattice
     # Published "invariant corner": l2 and l3 make an angle of at most 90 degrees with l1 ...
     if l1 @ l2 < 0:
@@ -156,9 +159,9 @@ def _reduced_basis(cell: _Cell, trans: np.ndarray) -> np.ndarray:
     if l1 @ l3 < 0:
         l3 = -l3
     # ... and the frame is right-handed (published `correct_coord_sys`), else all three flip.
-    if np.linalg.det(np.stack([l1, l2, l3])) < 0:
+    if float(_cross(l1, l2) @ l3) < 0:
         l1, l2, l3 = -l1, -l2, -l3
-    return np.stack([l1, l2, l3])
+    return np.array([l1, l2, l3])
 
 
 def _neighbors(cell: _Cell, radius: float):
