@@ -82,38 +82,205 @@ def entry(record_id: str, structure: Structure, origin: str, reference: str, ext
         **(extra or {}),
     }
 
+
 # Elemental reference structures: Strukturbericht type -> {element: a} or {element: (a, c)} in Angstrom.
-A1 = {"Al": 4.05, "Ca": 5.58, "Ni": 3.52, "Cu": 3.61, "Sr": 6.08, "Rh": 3.80, "Pd": 3.89, "Ag": 4.09, "Ir": 3.84,
-      "Pt": 3.92, "Au": 4.08, "Pb": 4.95, "Ce": 5.16, "Yb": 5.48, "Th": 5.08}
-A2 = {"Li": 3.491, "Na": 4.225, "K": 5.225, "Rb": 5.585, "Cs": 6.045, "Ba": 5.02, "V": 3.03, "Cr": 2.88, "Fe": 2.87,
-      "Nb": 3.30, "Mo": 3.15, "Ta": 3.30, "W": 3.16, "Eu": 4.58}
-A3 = {"Be": (2.29, 3.58), "Mg": (3.21, 5.21), "Sc": (3.31, 5.27), "Ti": (2.95, 4.68), "Co": (2.51, 4.07),
-      "Zn": (2.66, 4.95), "Y": (3.65, 5.73), "Zr": (3.23, 5.15), "Tc": (2.74, 4.40), "Ru": (2.71, 4.28),
-      "Cd": (2.98, 5.62), "Hf": (3.19, 5.05), "Re": (2.76, 4.46), "Os": (2.74, 4.32), "Tl": (3.46, 5.52),
-      "Gd": (3.64, 5.78), "Tb": (3.60, 5.70), "Dy": (3.59, 5.65), "Ho": (3.58, 5.62), "Er": (3.56, 5.59),
-      "Tm": (3.54, 5.56), "Lu": (3.50, 5.55)}
+A1 = {
+    "Al": 4.05,
+    "Ca": 5.58,
+    "Ni": 3.52,
+    "Cu": 3.61,
+    "Sr": 6.08,
+    "Rh": 3.80,
+    "Pd": 3.89,
+    "Ag": 4.09,
+    "Ir": 3.84,
+    "Pt": 3.92,
+    "Au": 4.08,
+    "Pb": 4.95,
+    "Ce": 5.16,
+    "Yb": 5.48,
+    "Th": 5.08,
+}
+A2 = {
+    "Li": 3.491,
+    "Na": 4.225,
+    "K": 5.225,
+    "Rb": 5.585,
+    "Cs": 6.045,
+    "Ba": 5.02,
+    "V": 3.03,
+    "Cr": 2.88,
+    "Fe": 2.87,
+    "Nb": 3.30,
+    "Mo": 3.15,
+    "Ta": 3.30,
+    "W": 3.16,
+    "Eu": 4.58,
+}
+A3 = {
+    "Be": (2.29, 3.58),
+    "Mg": (3.21, 5.21),
+    "Sc": (3.31, 5.27),
+    "Ti": (2.95, 4.68),
+    "Co": (2.51, 4.07),
+    "Zn": (2.66, 4.95),
+    "Y": (3.65, 5.73),
+    "Zr": (3.23, 5.15),
+    "Tc": (2.74, 4.40),
+    "Ru": (2.71, 4.28),
+    "Cd": (2.98, 5.62),
+    "Hf": (3.19, 5.05),
+    "Re": (2.76, 4.46),
+    "Os": (2.74, 4.32),
+    "Tl": (3.46, 5.52),
+    "Gd": (3.64, 5.78),
+    "Tb": (3.60, 5.70),
+    "Dy": (3.59, 5.65),
+    "Ho": (3.58, 5.62),
+    "Er": (3.56, 5.59),
+    "Tm": (3.54, 5.56),
+    "Lu": (3.50, 5.55),
+}
 A4 = {"C": 3.567, "Si": 5.430, "Ge": 5.658, "Sn": 6.49}  # diamond (alpha-Sn)
 A7 = {"As": (3.760, 10.548, 0.2271), "Sb": (4.307, 11.273, 0.2336), "Bi": (4.546, 11.862, 0.2339)}  # hex R-3m, z
 # atomic volumes (A^3/atom) of elements used below whose reference structure is not built here
-EXTRA_VOLUME = {"Ga": 19.6, "In": 26.1, "Sn": 27.0, "Mn": 12.2, "Si": 20.0, "Ge": 22.6, "Sb": 30.2, "Hg": 23.4, "La": 37.4}
+EXTRA_VOLUME = {
+    "Ga": 19.6,
+    "In": 26.1,
+    "Sn": 27.0,
+    "Mn": 12.2,
+    "Si": 20.0,
+    "Ge": 22.6,
+    "Sb": 30.2,
+    "Hg": 23.4,
+    "La": 37.4,
+}
 
-B2 = ["NiAl", "CoAl", "FeAl", "CuZn", "AgZn", "AuZn", "AgMg", "AuCd", "CuPd", "FeTi", "CoTi", "NiTi", "RuAl", "PdIn",
-      "CuBe", "NiGa", "CoGa", "FeCo", "FeRh", "LiAg", "LiHg", "AuMg", "IrAl", "RhAl", "YCu", "YZn", "MgTl", "RuTi",
-      "CoZr", "ScCu"]
-L12 = ["Cu3Au", "Ni3Al", "Ni3Ga", "Ni3Si", "Ni3Fe", "Ni3Mn", "Pt3Fe", "Pd3Fe", "Al3Sc", "Pt3Sn", "Pd3Sn", "Co3Ti",
-       "Ni3Ge", "Pt3Ti", "Ir3Ti", "Cu3Pt", "Pt3Al", "Ni3Pt", "Pt3Mn", "Ir3Nb"]
-L10 = {"CuAu": 0.93, "FePt": 0.96, "FePd": 0.97, "CoPt": 0.97, "NiPt": 0.94, "TiAl": 1.02, "MnAl": 0.91,
-       "MnPt": 0.92, "MnNi": 0.94, "FeNi": 1.0}  # c/a of the fcc-like cell (approximate literature values)
-L21 = ["Cu2MnAl", "Ni2MnGa", "Co2MnSi", "Ni2MnIn", "Co2TiAl", "Fe2VAl", "Co2MnGe", "Pd2MnSn", "Cu2MnIn", "Ni2TiAl",
-       "Co2ZrSn", "Fe2TiSn", "Co2FeSi", "Co2CrAl", "Ni2MnSn", "Cu2MnSn", "Co2VGa", "Co2NbSn", "Ru2TiGe", "Fe2VGa"]
-C15 = ["MgCu2", "CaAl2", "ZrV2", "ZrCr2", "TiCr2", "HfV2", "ZrW2", "ZrFe2", "ZrCo2", "YAl2", "LaAl2", "CeAl2", "GdAl2",
-       "NbCr2", "HfCr2", "TiCo2", "YFe2", "CeNi2", "ZrMo2", "HfMo2"]
+B2 = [
+    "NiAl",
+    "CoAl",
+    "FeAl",
+    "CuZn",
+    "AgZn",
+    "AuZn",
+    "AgMg",
+    "AuCd",
+    "CuPd",
+    "FeTi",
+    "CoTi",
+    "NiTi",
+    "RuAl",
+    "PdIn",
+    "CuBe",
+    "NiGa",
+    "CoGa",
+    "FeCo",
+    "FeRh",
+    "LiAg",
+    "LiHg",
+    "AuMg",
+    "IrAl",
+    "RhAl",
+    "YCu",
+    "YZn",
+    "MgTl",
+    "RuTi",
+    "CoZr",
+    "ScCu",
+]
+L12 = [
+    "Cu3Au",
+    "Ni3Al",
+    "Ni3Ga",
+    "Ni3Si",
+    "Ni3Fe",
+    "Ni3Mn",
+    "Pt3Fe",
+    "Pd3Fe",
+    "Al3Sc",
+    "Pt3Sn",
+    "Pd3Sn",
+    "Co3Ti",
+    "Ni3Ge",
+    "Pt3Ti",
+    "Ir3Ti",
+    "Cu3Pt",
+    "Pt3Al",
+    "Ni3Pt",
+    "Pt3Mn",
+    "Ir3Nb",
+]
+L10 = {
+    "CuAu": 0.93,
+    "FePt": 0.96,
+    "FePd": 0.97,
+    "CoPt": 0.97,
+    "NiPt": 0.94,
+    "TiAl": 1.02,
+    "MnAl": 0.91,
+    "MnPt": 0.92,
+    "MnNi": 0.94,
+    "FeNi": 1.0,
+}  # c/a of the fcc-like cell (approximate literature values)
+L21 = [
+    "Cu2MnAl",
+    "Ni2MnGa",
+    "Co2MnSi",
+    "Ni2MnIn",
+    "Co2TiAl",
+    "Fe2VAl",
+    "Co2MnGe",
+    "Pd2MnSn",
+    "Cu2MnIn",
+    "Ni2TiAl",
+    "Co2ZrSn",
+    "Fe2TiSn",
+    "Co2FeSi",
+    "Co2CrAl",
+    "Ni2MnSn",
+    "Cu2MnSn",
+    "Co2VGa",
+    "Co2NbSn",
+    "Ru2TiGe",
+    "Fe2VGa",
+]
+C15 = [
+    "MgCu2",
+    "CaAl2",
+    "ZrV2",
+    "ZrCr2",
+    "TiCr2",
+    "HfV2",
+    "ZrW2",
+    "ZrFe2",
+    "ZrCo2",
+    "YAl2",
+    "LaAl2",
+    "CeAl2",
+    "GdAl2",
+    "NbCr2",
+    "HfCr2",
+    "TiCo2",
+    "YFe2",
+    "CeNi2",
+    "ZrMo2",
+    "HfMo2",
+]
 A15 = ["Nb3Sn", "V3Si", "Nb3Al", "Nb3Ge", "V3Ga", "Cr3Si", "Mo3Si", "Nb3Ga", "V3Ge"]
 D03 = ["Fe3Al", "Fe3Si", "Fe3Ga", "Cu3Al", "Mn3Si", "Ni3Sb"]
 # measured lattice constants (Angstrom): AlB2-type diborides (a, c) and metallic rock-salt carbides/nitrides
-C32 = {"MgB2": (3.086, 3.524), "TiB2": (3.028, 3.228), "ZrB2": (3.169, 3.530), "HfB2": (3.142, 3.476),
-       "AlB2": (3.009, 3.262), "CrB2": (2.969, 3.066), "NbB2": (3.110, 3.267), "TaB2": (3.098, 3.227),
-       "VB2": (2.998, 3.057), "ScB2": (3.148, 3.516)}
+C32 = {
+    "MgB2": (3.086, 3.524),
+    "TiB2": (3.028, 3.228),
+    "ZrB2": (3.169, 3.530),
+    "HfB2": (3.142, 3.476),
+    "AlB2": (3.009, 3.262),
+    "CrB2": (2.969, 3.066),
+    "NbB2": (3.110, 3.267),
+    "TaB2": (3.098, 3.227),
+    "VB2": (2.998, 3.057),
+    "ScB2": (3.148, 3.516),
+}
 B1 = {"TiC": 4.328, "TiN": 4.24, "ZrC": 4.698, "ZrN": 4.578, "HfC": 4.638, "HfN": 4.52, "VC": 4.16, "VN": 4.14,
       "NbC": 4.47, "NbN": 4.39, "TaC": 4.455, "CrN": 4.15}  # fmt: skip
 REF_COMPOUNDS = "handbook values (P. Villars, Pearson's Handbook of Crystallographic Data), rounded"
@@ -192,19 +359,23 @@ def metal_prototypes() -> list[Prototype]:
     for el, a in A4.items():
         out.append(Prototype(f"proto-A4-{el}", _element_structure("A4", el, a), PROTO_REF_ELEMENTS, "insulator"))
     beta_sn = [[0, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0.25], [0.5, 0, 0.75]]  # I4_1/amd 4a, conventional cell
-    out.append(Prototype("proto-A5-Sn", Structure(Lattice.tetragonal(5.83, 3.18), ["Sn"] * 4, beta_sn),
-                         PROTO_REF_ELEMENTS))
+    out.append(
+        Prototype("proto-A5-Sn", Structure(Lattice.tetragonal(5.83, 3.18), ["Sn"] * 4, beta_sn), PROTO_REF_ELEMENTS)
+    )
     indium = Structure(Lattice.tetragonal(3.25, 4.95), ["In", "In"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     out.append(Prototype("proto-A6-In", indium, PROTO_REF_ELEMENTS))
     for el, (a, c, z) in A7.items():  # R-3m 6c (0, 0, +-z) with the rhombohedral centring, hexagonal cell
-        frac = [[t[0], t[1], (t[2] + sz) % 1] for t in ([0, 0, 0], [2 / 3, 1 / 3, 1 / 3], [1 / 3, 2 / 3, 2 / 3])
-                for sz in (z, -z)]
-        out.append(Prototype(f"proto-A7-{el}", Structure(Lattice.hexagonal(a, c), [el] * 6, frac),
-                             PROTO_REF_ELEMENTS))
+        frac = [
+            [t[0], t[1], (t[2] + sz) % 1]
+            for t in ([0, 0, 0], [2 / 3, 1 / 3, 1 / 3], [1 / 3, 2 / 3, 2 / 3])
+            for sz in (z, -z)
+        ]
+        out.append(Prototype(f"proto-A7-{el}", Structure(Lattice.hexagonal(a, c), [el] * 6, frac), PROTO_REF_ELEMENTS))
     hg = Structure(Lattice.from_parameters(3.005, 3.005, 3.005, 70.53, 70.53, 70.53), ["Hg"], [[0, 0, 0]])
     out.append(Prototype("proto-A10-Hg", hg, PROTO_REF_ELEMENTS))
-    mn = Structure.from_spacegroup("P4_132", Lattice.cubic(6.315), ["Mn", "Mn"],
-                                   [[0.0636] * 3, [0.125, 0.2022, 0.2022 + 0.25]])
+    mn = Structure.from_spacegroup(
+        "P4_132", Lattice.cubic(6.315), ["Mn", "Mn"], [[0.0636] * 3, [0.125, 0.2022, 0.2022 + 0.25]]
+    )
     out.append(Prototype("proto-A13-Mn", mn, REF_BETA_MN))
     for comp in B2:
         a_, b_ = _elements(comp)

@@ -57,7 +57,9 @@ def tb_params(cfg: dict) -> TBParams:
     if len(taper) != 2 or not 0 < taper[0] < taper[1]:
         raise ConfigError(f"embedded.taper={taper!r} must be [inner, outer] with 0 < inner < outer")
     keys = ("kppra", "sigma", "dos_step", "window", "symprec")
-    return TBParams.from_dict({k: cfg[k] for k in keys if k in cfg} | {"taper_inner": taper[0], "taper_outer": taper[1]})
+    return TBParams.from_dict(
+        {k: cfg[k] for k in keys if k in cfg} | {"taper_inner": taper[0], "taper_outer": taper[1]}
+    )
 
 
 def valence_count(entry: dict) -> int:
@@ -210,7 +212,9 @@ def fetch_embedded(params: dict, raw_dir: Path) -> dict:
         "skipped_structures": skipped,
         "failed": failed,
         "metal_fraction": counts["metal"] / n if n else 0.0,
-        "metals_by_origin": {f"{o} {'metal' if m else 'insulator'}": c for (o, m), c in sorted(metals_by_origin.items())},
+        "metals_by_origin": {
+            f"{o} {'metal' if m else 'insulator'}": c for (o, m), c in sorted(metals_by_origin.items())
+        },
         "flags": {"odd_electron": counts["odd_electron"], "open_shell_tm": counts["open_shell_tm"]},
         "point_groups": {g: point_groups[g] for g in POINT_GROUPS if point_groups[g]},
         "point_group_coverage": f"{len(point_groups)}/32",
