@@ -74,7 +74,8 @@ class ComformerConv(nn.Module):
         va, vb, ve = _split_first(self.msg_update)
         msg = _mlp3_tail(self.msg_update, (v @ va.T)[dst] + (v @ vb.T)[src] + e @ ve.T)
         msg = msg * torch.sigmoid(self.bn_att(alpha.reshape(-1, c)).view(-1, h, c))
-        out = msg.new_zeros((x.shape[0], h, c)).index_add_(0, dst, msg)  # sum aggregation
+        # sum aggregation, accumulated in float32 (under bf16 autocast the messages are bf16)
+        out = torch.zeros((x.shape[0], h, c), device=x.device).index_add_(0, dst, msg.float())
         out = self.lin_concat(out.view(-1, h * c))
         return nn.functional.softplus(x + self.bn(out))
 

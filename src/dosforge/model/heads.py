@@ -51,5 +51,5 @@ class ExtractGap(nn.Module):
         self.de, self.k = de, k
 
     def forward(self, dos_norm: torch.Tensor, norm: nn.Module) -> torch.Tensor:
-        dos = dos_norm * norm.dos_std + norm.dos_mean
+        dos = dos_norm.float() * norm.dos_std + norm.dos_mean  # float32: cumsums in bf16 lose the gap edge
         return (soft_gap(dos, self.de, self.k) - norm.gap_mean) / norm.gap_std

@@ -139,17 +139,17 @@ def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, 
         target = getattr(batch, task, None)
         if target is None:
             raise ValueError(f"the batch has no '{task}' target: collate samples with labels to compute losses")
-        target = target.to(out[task].dtype)
+        target = target.float()  # losses in float32 even when the model ran under bf16 autocast
         if cfg.target_clip is not None:
             target = target.clamp(-cfg.target_clip, cfg.target_clip)
         if task in ("dos", "epdos"):
-            raw[task] = spectral_loss(out[task], target, cfg)
+            raw[task] = spectral_loss(out[task].float(), target, cfg)
             merged = raw[task]
             if f"{task}_mid" in out:
-                raw[f"{task}_mid"] = spectral_loss(out[f"{task}_mid"], target, cfg)
+                raw[f"{task}_mid"] = spectral_loss(out[f"{task}_mid"].float(), target, cfg)
                 merged = merged + cfg.lambda_mid * raw[f"{task}_mid"]
         else:
-            raw[task] = (out[task] - target).abs().mean()
+            raw[task] = (out[task].float() - target).abs().mean()
             merged = raw[task]
         term = cfg.weights[task] * merged
         total = term if total is None else total + term
