@@ -79,3 +79,16 @@ def test_ps_loss_bounded_and_finite_for_flat_spectra():
     loss = ps_loss(pred, torch.zeros_like(true))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(pred.grad).all()
+
+
+def test_losses_float32_under_bf16_autocast(samples):
+    """The paper trains in bf16 on GPU; losses and Algorithm 1 must still run in float32 (CPU autocast here)."""
+    model = DOSForge(tiny_config(coupling="cross", gap_head="extract"))
+    batch = collate(samples[:2])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch)
+        losses = compute_losses(out, batch, {})
+    assert out["dos"].dtype == torch.bfloat16 and out["gap"].dtype == torch.float32
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    losses["total"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
