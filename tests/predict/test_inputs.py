@@ -98,3 +98,14 @@ def test_mp_ids_without_a_key_fail_alone(monkeypatch, structure_folder):
     inputs, _ = resolve_inputs(["mp-149", structure_folder / "Si.cif"])  # default factory: needs MP_API_KEY
     assert "MP_API_KEY is not set" in inputs[0].error
     assert inputs[1].ok
+
+
+def test_an_mp_error_never_carries_the_api_key(monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", "secret-key-123")
+
+    class Leaky:
+        def get_structure_by_material_id(self, material_id):
+            raise RuntimeError(f"401 for https://api.materialsproject.org/?key=secret-key-123&id={material_id}")
+
+    [inp], _ = resolve_inputs(["mp-1"], mp_client_factory=Leaky)
+    assert "401" in inp.error and "secret-key-123" not in inp.error and "<MP_API_KEY>" in inp.error

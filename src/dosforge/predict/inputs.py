@@ -228,6 +228,9 @@ def _stem(path: Path) -> str:
 
 def _reason(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    key = os.environ.get("MP_API_KEY")
+    if key:
+        msg = msg.replace(key, "<MP_API_KEY>")  # a client error that echoes its request must not leak the key
     if isinstance(exc, json.JSONDecodeError):
         return f"invalid JSON ({msg})"
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
