@@ -160,6 +160,29 @@ def _label_job(args):
         return entry["id"], None, f"{type(exc).__name__}: {exc}"
 
 
+def label_entries(entries: list[dict], params: TBParams, workers: int = 1, progress: bool = True):
+    """Yield (id, RawRecord | None, error | None) for bundle entries, in order, over `workers` processes."""
+    jobs = [(e, params.as_dict()) for e in entries]
+    bar = tqdm(total=len(jobs), desc="tight-binding labels", unit="structure", disable=not progress)
+    pool = None
+    if workers == 1 or len(jobs) < 2:
+        results = map(_label_job, jobs)
+    else:
+        # fork where the OS has it: spawn would re-run an unguarded caller script in every worker
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        pool = mp.get_context(method).Pool(min(workers, len(jobs)))
+        results = pool.imap(_label_job, jobs, chunksize=4)
+    try:
+        for result in results:
+            bar.update()
+            yield result
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+
+
 def fetch_embedded(params: dict, raw_dir: Path) -> dict:
     """Label the selected bundled structures and write their RawRecords; return the fetch report."""
     cfg = known_keys(params.get("embedded", {}) or {}, KEYS, "embedded")
@@ -168,37 +191,20 @@ def fetch_embedded(params: dict, raw_dir: Path) -> dict:
     bundle = load_bundle()
     chosen, reasons, skipped, eligible = select(bundle, params)
     workers = int(cfg.get("workers") or 0) or os.cpu_count() or 1
-    jobs = [(e, tbp.as_dict()) for e in chosen]
     counts, failed = Counter(), []
     point_groups, metals_by_origin = Counter(), Counter()
-    bar = tqdm(total=len(jobs), desc="tight-binding labels", unit="structure")
-    if workers == 1 or len(jobs) < 2:
-        results = map(_label_job, jobs)
-        pool = None
-    else:
-        # fork where the OS has it: spawn would re-run an unguarded caller script in every worker
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        pool = mp.get_context(method).Pool(min(workers, len(jobs)))
-        results = pool.imap(_label_job, jobs, chunksize=4)
-    try:
-        for (rid, rec, err), entry in zip(results, chosen, strict=True):
-            bar.update()
-            if rec is None:
-                failed.append({"id": rid, "reason": err})
-                reasons[f"labelling failed: {err.split(':')[0]}"] += 1
-                continue
-            write_record(raw_dir, rec)
-            counts["labelled"] += 1
-            counts["metal"] += rec.is_metal
-            counts["odd_electron"] += rec.meta["flags"]["odd_electron"]
-            counts["open_shell_tm"] += rec.meta["flags"]["open_shell_tm"]
-            point_groups[entry["point_group"]] += 1
-            metals_by_origin[entry["origin"], rec.is_metal] += 1
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
+    for (rid, rec, err), entry in zip(label_entries(chosen, tbp, workers), chosen, strict=True):
+        if rec is None:
+            failed.append({"id": rid, "reason": err})
+            reasons[f"labelling failed: {err.split(':')[0]}"] += 1
+            continue
+        write_record(raw_dir, rec)
+        counts["labelled"] += 1
+        counts["metal"] += rec.is_metal
+        counts["odd_electron"] += rec.meta["flags"]["odd_electron"]
+        counts["open_shell_tm"] += rec.meta["flags"]["open_shell_tm"]
+        point_groups[entry["point_group"]] += 1
+        metals_by_origin[entry["origin"], rec.is_metal] += 1
     reachable = sorted({e["point_group"] for e in eligible}, key=POINT_GROUPS.index)
     n = counts["labelled"]
     return {
