@@ -3,7 +3,7 @@
     python benchmarks/bench_predict.py                      # default checkpoint, structures from data/raw
     python benchmarks/bench_predict.py --structures /path/to/matbench_dielectric.json.gz --n 128
     python benchmarks/bench_predict.py --fresh --size paper # a freshly initialised model (no trained checkpoint)
-    python benchmarks/bench_predict.py --graph-memory 2 3 4 # peak memory of one crystal graph vs cell size
+    python benchmarks/bench_predict.py --cell-limits 3 4 5 --size paper  # time/memory of one large cell
 
 Structures: `--structures` takes anything `dosforge predict` reads (files, folders, globs) or a JSON(.gz)
 list / pandas-style column dict of pymatgen Structure dicts; by default the fetched records of the
@@ -78,27 +78,37 @@ def fresh_predictor(size: str | None, params: dict, elements: list[int]) -> Pred
     return Predictor(model, normalizer, CheckpointInfo.from_meta(meta, "<fresh>"), device="cpu")
 
 
-GRAPH_MEMORY_CODE = """
-import resource, sys, time
-from pymatgen.core import Lattice, Structure
-from dosforge.graph import build_graph
-n = int(sys.argv[1])
-s = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]) * (n, n, n)  # one element
-t = time.perf_counter()
-g = build_graph(s)
-dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{len(s):5d} sites  {len(g['edge_index']):7d} edges  graph {dt:6.1f} s  peak memory {rss:7.0f} MB")
-"""
+def one_large_cell(n: int, size: str | None) -> None:
+    """Graph and forward time and peak memory for one NaCl n x n x n conventional supercell (8 n^3 sites)."""
+    import resource
+
+    from pymatgen.core import Lattice
+
+    conv = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    cell = conv * (n, n, n)
+    predictor = fresh_predictor(size, load_params("params.yaml") if Path("params.yaml").exists() else {}, [11, 17])
+    inp = StructureInput("large", "bench", structure=cell)
+    t0 = time.perf_counter()
+    model_cell, sample = predictor.prepare(inp, primitive=False, max_atoms=len(cell))  # the cell as given
+    t1 = time.perf_counter()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    predictor.infer([inp], [(0, model_cell, sample)])
+    t2 = time.perf_counter()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{len(cell):5d} sites {len(sample['graph']['edge_index']):6d} edges  graph {t1 - t0:5.1f} s  "
+        f"forward ({predictor.model.config.size}) {t2 - t1:5.1f} s  peak memory {rss1:6.0f} MB "
+        f"(+{rss1 - rss0:.0f} MB in forward)"
+    )
 
 
-def graph_memory(sizes: list[int]) -> None:
-    """Peak memory of building one crystal graph (each in a fresh process): what --max-atoms bounds."""
+def cell_limits(sizes: list[int], size: str | None) -> None:
+    """`one_large_cell` for each n, each in a fresh process so that peak memory is its own."""
     import subprocess
 
-    print("crystal graph of conventional Si supercells n x n x n (8 n^3 sites, one element), params.yaml graph:")
     for n in sizes:
-        subprocess.run([sys.executable, "-c", GRAPH_MEMORY_CODE, str(n)], check=True)
+        cmd = [sys.executable, __file__, "--one-cell", str(n)] + (["--size", size] if size else [])
+        subprocess.run(cmd, check=True)
 
 
 def rate(fn, n_items: int, repeat: int) -> float:
@@ -122,17 +132,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many timings")
     ap.add_argument(
-        "--graph-memory",
+        "--cell-limits",
         type=int,
         nargs="*",
         default=None,
         metavar="N",
-        help="instead: peak memory of one graph for Si supercells N x N x N (e.g. 2 3 4)",
+        help="instead: time and peak memory for one NaCl N x N x N supercell (8 N^3 sites), e.g. 4 5",
     )
+    ap.add_argument("--one-cell", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    if args.graph_memory is not None:
-        graph_memory(args.graph_memory or [2, 3, 4])
+    if args.one_cell is not None:
+        one_large_cell(args.one_cell, args.size)
+        return
+    if args.cell_limits is not None:
+        cell_limits(args.cell_limits or [4, 5], args.size)
         return
 
     structures = [s for s in load_structures(args.structures, 20 * args.n) if len(s) <= args.max_sites][: args.n]

@@ -8,10 +8,10 @@ documented size limit.
 
 Size limit: `DEFAULT_MAX_ATOMS` sites in the cell the model sees (the primitive cell by default;
 `dosforge.predict.predictor` applies it there, and refuses inputs above 2 x the limit before the slow
-primitive-cell search). Measured for one 512-site cell on 2 CPU cores: crystal graph 8.5 s, paper-size
-model forward 8.5 s and +0.33 GB, peak 0.85 GB; for 1000 sites: graph 58 s, forward 16 s, peak 1.25 GB
-(`benchmarks/bench_predict.py --graph-memory`, docs/predict.md). 500 sites covers Materials Project
-cells and keeps one structure under ~1 GB and ~20 s; batches are further capped in atoms
+primitive-cell search). Measured for one 512-site cell on 2 CPU cores: crystal graph 7.4 s,
+paper-size model forward 9 s and +0.36 GB, peak 0.88 GB; 1000 sites: graph 36 s, peak 1.15 GB
+(`benchmarks/bench_predict.py --cell-limits`, docs/predict.md). 500 sites covers Materials Project
+cells and keeps one structure to ~20 s and under 1 GB; batches are further capped in atoms
 (`predictor.MAX_BATCH_ATOMS`).
 """
 
