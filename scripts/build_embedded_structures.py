@@ -442,9 +442,11 @@ def main() -> None:
         entries.append(entry(proto.id, proto.structure, "prototype", proto.reference, {"dft_class": proto.expected}))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / "structures.json.gz") as tmp, gzip.GzipFile(tmp, "wb", mtime=0) as fh:
-        doc = {"max_sites": args.max_sites, "dropped": dropped, "entries": entries}
-        fh.write(json.dumps(doc, separators=(",", ":")).encode())
+    doc = {"max_sites": args.max_sites, "dropped": dropped, "entries": entries}
+    with atomic_path(args.out / "structures.json.gz") as tmp, open(tmp, "wb") as raw:
+        # no file name and no timestamp in the gzip header: the same inputs give the same bytes
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
+            fh.write(json.dumps(doc, separators=(",", ":")).encode())
     shutil.copyfile(args.matbench.parent / "LICENSE_crystal_toolkit.txt", args.out / "LICENSE_crystal_toolkit.txt")
     n_mb = sum(e["origin"] != "prototype" for e in entries)
     print(f"wrote {len(entries)} structures ({n_mb} matbench, {len(entries) - n_mb} prototypes); dropped {dropped}")
