@@ -37,6 +37,12 @@ def test_default_selection_keeps_metals_and_point_groups():
     assert [e["id"] for e in again] == [e["id"] for e in chosen]  # seeded
 
 
+def test_small_selection_stays_mostly_real_structures():
+    chosen, *_ = select(load_bundle(), _params(80))
+    n_proto = sum(e["origin"] == "prototype" for e in chosen)
+    assert len(chosen) == 80 and n_proto == 24  # 30% cap on the metal prototypes
+
+
 def test_odd_electron_exclusion_applies_to_dft_insulators_only():
     chosen, reasons, skipped, _ = select(load_bundle(), _params(0))
     ids = {e["id"] for e in chosen}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import multiprocessing as mp
 import os
 import time
@@ -34,6 +35,7 @@ POINT_GROUPS = (
     "1", "-1", "2", "m", "2/m", "222", "mm2", "mmm", "4", "-4", "4/m", "422", "4mm", "-42m", "4/mmm", "3", "-3",
     "32", "3m", "-3m", "6", "-6", "6/m", "622", "6mm", "-6m2", "6/mmm", "23", "m-3", "432", "-43m", "m-3m",
 )  # fmt: skip
+PROTOTYPE_SHARE = 0.3
 KEYS = (
     "limit", "selection_seed", "include_prototypes", "exclude_odd_electron", "exclude_open_shell_tm",
     "kppra", "taper", "sigma", "dos_step", "window", "symprec", "workers",
@@ -129,10 +131,10 @@ def select(bundle: list[dict], params: dict) -> tuple[list[dict], Counter, list[
     seed = int(cfg.get("selection_seed") if cfg.get("selection_seed") is not None else params.get("seed", 0))
     protos = [e for e in eligible if e["origin"] == "prototype"]
     others = [e for e in eligible if e["origin"] != "prototype"]
-    if len(protos) >= limit:  # a tiny dataset: sample the metals too
-        chosen = stratified_sample(protos, limit, seed)
-    else:
-        chosen = protos + stratified_sample(others, limit - len(protos), seed)
+    # prototypes (the metals) take at most PROTOTYPE_SHARE of a limited selection, so that a small
+    # dataset still holds mostly real MP structures; the default limit keeps all 301 of them
+    n_protos = min(len(protos), math.ceil(PROTOTYPE_SHARE * limit))
+    chosen = stratified_sample(protos, n_protos, seed) + stratified_sample(others, limit - n_protos, seed)
     reasons["not selected (embedded.limit)"] += len(eligible) - len(chosen)
     return sorted(chosen, key=lambda e: e["id"]), reasons, skipped, eligible
 
