@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="feed each cell as given instead of its primitive cell (see docs/predict.md)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (fixed so the same command gives the same numbers; 1 is fastest for the "
+        "default small model on 2 cores, see docs/predict.md; raise it for the paper-size model on many cores)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-structure messages")
     return parser
 
@@ -74,12 +81,23 @@ def main(argv: Sequence[str] | None = None, mp_client_factory: Callable[[], Any]
 
 
 def predict_command(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | None = None) -> int:
+    if args.batch_size < 1 or args.max_atoms < 1 or args.threads < 1:
+        return _usage_error("--batch-size, --max-atoms and --threads must be >= 1")
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _predict(args, mp_client_factory)
+    finally:
+        torch.set_num_threads(previous_threads)  # main() may be called in-process (tests, notebooks)
+
+
+def _predict(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | None) -> int:
     from dosforge.predict import CheckpointError, load_model, resolve_inputs
     from dosforge.predict.output import write_run
     from dosforge.predict.result import PredictionFailure
 
-    if args.batch_size < 1 or args.max_atoms < 1:
-        return _usage_error("--batch-size and --max-atoms must be >= 1")
     try:
         predictor = load_model(args.checkpoint, device=args.device)
     except (CheckpointError, RuntimeError) as exc:
@@ -103,6 +121,7 @@ def predict_command(args: argparse.Namespace, mp_client_factory: Callable[[], An
         device=str(predictor.device),
         primitive_cell=not args.keep_cell,
         max_atoms=args.max_atoms,
+        threads=args.threads,
     )
     failures = [o for o in outcomes if isinstance(o, PredictionFailure)]
     if not args.quiet:
