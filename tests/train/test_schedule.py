@@ -31,3 +31,10 @@ def test_paper_schedule_points():
     decay = zip(lrs[peak:-1], lrs[peak + 1 :], strict=True)
     assert all(a >= b for a, b in decay)  # monotone cosine decay after the peak
     assert opt.param_groups[0]["weight_decay"] == 1e-2 and isinstance(opt, torch.optim.AdamW)
+
+
+def test_a_run_shorter_than_the_warm_up_still_trains():
+    cfg = resolve_train_config({"preset": "cpu", "epochs": 1})
+    with pytest.warns(UserWarning, match="raise train.epochs"):
+        lrs, _ = _lrs(cfg, steps_per_epoch=2)
+    assert lrs[0] == pytest.approx(4e-5, rel=1e-9) and lrs[1] > lrs[0]

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,10 +46,20 @@ def set_determinism(cfg: TrainConfig) -> None:
 
 def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     """OneCycleLR per optimizer step (appendix B): 4e-5 -> 1e-3 over 25% of steps, cosine to 1e-7."""
+    total = cfg.epochs * steps_per_epoch
+    # OneCycleLR needs a warm-up phase of at least one step (pct_start * total > 1); a smoke-test run
+    # shorter than that follows the first steps of the shortest valid schedule instead of failing.
+    minimum = math.floor(1.0 / cfg.pct_start) + 1
+    if total < minimum:
+        warnings.warn(
+            f"only {total} optimizer steps (train.epochs x batches): the OneCycle schedule is laid out over "
+            f"{minimum} steps and stops early; raise train.epochs for the full schedule",
+            stacklevel=2,
+        )
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=cfg.max_lr,
-        total_steps=cfg.epochs * steps_per_epoch,
+        total_steps=max(total, minimum),
         pct_start=cfg.pct_start,
         anneal_strategy=cfg.anneal_strategy,
         div_factor=cfg.div_factor,
