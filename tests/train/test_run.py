@@ -91,7 +91,7 @@ def test_resume_after_kill_ends_with_the_same_weights(uninterrupted, tiny_dirs, 
         _train(tiny_dirs, tmp_path, on_epoch_end=kill_after_first_epoch)
     assert load_last(tmp_path / "last.pt")["epoch"] == 0
     summary = _train(tiny_dirs, tmp_path)
-    assert summary["resumed_from_epoch"] == 1
+    assert summary["resumed_after_epoch"] == 1
     for name in ("last.pt", "best.pt"):
         a, b = _weights(full / name), _weights(tmp_path / name)
         for k in a:
@@ -105,7 +105,7 @@ def test_changed_params_start_afresh_and_seed_matters(uninterrupted, tiny_dirs, 
     params = copy.deepcopy(PARAMS)
     params["seed"] = 4
     summary = _train(tiny_dirs, tmp_path, params=params)
-    assert summary["resumed_from_epoch"] is None  # the old last.pt belongs to another configuration
+    assert summary["resumed_after_epoch"] is None  # the old last.pt belongs to another configuration
     a, b = _weights(full / "last.pt"), _weights(tmp_path / "last.pt")
     assert any(not torch.equal(a[k], b[k]) for k in a)
 

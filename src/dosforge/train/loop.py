@@ -236,7 +236,7 @@ def train_model(
         "best_epoch": best["epoch"],
         "best_score": best["score"],
         "epochs": cfg.epochs,
-        "resumed_from_epoch": start_epoch if start_epoch else None,
+        "resumed_after_epoch": start_epoch if start_epoch else None,  # epochs done before this process (None: fresh)
         "n_train": len(train_ds),
         "n_val": len(val_ds),
         "n_parameters": sum(p.numel() for p in model.parameters()),
