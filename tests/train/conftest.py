@@ -93,7 +93,7 @@ def tiny_dirs(tmp_path_factory):
         "ids": ids,
         "grid": GRID.as_dict(),
         "shards": [{"file": "shard-00000.h5", "sha256": sha, "n": len(ids)}],
-        "graph": {"cutoff": 4.0, "max_neighbors": 12},
+        "graph": {"params": {"cutoff": 4.0, "max_neighbors": 12}, "keys": ["edge_index", "edge_vec", "lattice_vecs"]},
     }
     write_json(processed / "manifest.json", manifest)
     assert sha256(processed / "shard-00000.h5") == sha

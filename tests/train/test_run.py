@@ -73,6 +73,7 @@ def test_load_model_reproduces_test_predictions(uninterrupted, tiny_dirs):
     model, normalizer, meta = load_model(out / "best.pt")
     assert not model.training and meta["synthetic"] and meta["grid"]["bins"] == 256
     assert meta["elements"] and meta["tasks"] == ["dos", "epdos", "fermi", "gap"]
+    assert meta["graph_params"] == {"cutoff": 4.0, "max_neighbors": 12} and meta["source"] == "embedded"
     split = read_json(tiny_dirs[1] / "split.json")
     again = predict_split(out, load_processed(tiny_dirs[0]), split["test"])
     saved = Predictions.load(out / "test_predictions.h5")

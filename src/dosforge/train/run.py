@@ -61,6 +61,12 @@ def training_elements(processed, ids) -> list[int]:
     return sorted(int(z) for z in zs)
 
 
+def graph_params(manifest: dict) -> dict:
+    """The graph construction parameters (cutoff, max_neighbors) the processed data were built with."""
+    graph = manifest.get("graph_params") or manifest.get("graph") or {}
+    return dict(graph.get("params", graph))
+
+
 def data_source(processed) -> str:
     """The data source(s) of the processed materials ("embedded", "mp", "files", or a comma-joined mix)."""
     source = processed.source
@@ -119,7 +125,7 @@ def run_training(
         "elements": training_elements(processed, split["train"]),
         "source": data_source(processed),
         "synthetic": synthetic,
-        "graph_params": manifest.get("graph_params") or manifest.get("graph") or {},
+        "graph_params": graph_params(manifest),
         "data_fingerprint": ckpt.fingerprint({}, data_files),
     }
 
