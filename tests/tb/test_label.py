@@ -83,3 +83,39 @@ def test_same_input_bit_identical(tio2):
     assert a.efermi == b.efermi and a.band_gap == b.band_gap
     assert a.total.tobytes() == b.total.tobytes()
     assert all(a.elements[e].tobytes() == b.elements[e].tobytes() for e in a.elements)
+
+
+@pytest.mark.parametrize("name", ["si", "gaas"])
+def test_insulator_gap_is_empty_so_the_papers_extractions_recover_it(name, request):
+    """E_F sits at the VBM; the gap above it must hold no states, or A.4's scan and Algorithm 1 read 0."""
+    import torch
+
+    from dosforge.gap import soft_gap, threshold_gap
+    from dosforge.grid import EnergyGrid
+
+    lab = label_structure(request.getfixturevalue(name), P)
+    assert not lab.is_metal
+    grid = EnergyGrid()
+    # bin averages on the project grid, straight from the raw histogram's cumulative count
+    cum = np.concatenate([[0.0], np.cumsum(lab.total) * P.dos_step])
+    raw_edges = np.concatenate([lab.energies - P.dos_step / 2, [lab.energies[-1] + P.dos_step / 2]])
+    dos = np.diff(np.interp(grid.edges + lab.efermi, raw_edges, cum)) / grid.de
+    assert threshold_gap(dos, grid.de) == pytest.approx(lab.band_gap, abs=2 * grid.de)
+    assert float(soft_gap(torch.tensor(dos), grid.de)) == pytest.approx(lab.band_gap, abs=3 * grid.de)
+
+
+def test_insulator_edges_keep_state_counts_and_element_sum(si):
+    from dosforge.tb.spectrum import fermi_level, insulator_dos
+
+    tb = build_tight_binding(si)
+    k, w, _ = reduced_kpoints(si, (4, 4, 4))
+    bands = solve_bands(tb, k, w)
+    fermi = fermi_level(bands, P.sigma)
+    lo = bands.eigenvalues.min() - 3.0
+    n = int((bands.eigenvalues.max() + 3.0 - lo) / 0.02)
+    total, per_el = insulator_dos(bands, fermi, lo, 0.02, n, P.sigma, P.edge_width)
+    centres = lo + (np.arange(n) + 0.5) * 0.02
+    assert total.sum() * 0.02 == pytest.approx(2 * tb.n_orb, rel=1e-12)
+    assert total[centres < fermi.efermi].sum() * 0.02 == pytest.approx(tb.n_electrons, rel=1e-12)
+    assert not total[(centres > fermi.vbm) & (centres < fermi.cbm)].any()
+    np.testing.assert_allclose(per_el.sum(0), total, rtol=0, atol=1e-12 * total.max())

@@ -38,7 +38,7 @@ POINT_GROUPS = (
 PROTOTYPE_SHARE = 0.3
 KEYS = (
     "limit", "selection_seed", "include_prototypes", "exclude_odd_electron", "exclude_open_shell_tm",
-    "kppra", "taper", "sigma", "dos_step", "window", "symprec", "workers",
+    "kppra", "taper", "sigma", "edge_width", "dos_step", "window", "symprec", "workers",
 )  # fmt: skip
 
 
@@ -58,7 +58,7 @@ def tb_params(cfg: dict) -> TBParams:
     taper = cfg.get("taper", [1.15, 1.40])
     if len(taper) != 2 or not 0 < taper[0] < taper[1]:
         raise ConfigError(f"embedded.taper={taper!r} must be [inner, outer] with 0 < inner < outer")
-    keys = ("kppra", "sigma", "dos_step", "window", "symprec")
+    keys = ("kppra", "sigma", "edge_width", "dos_step", "window", "symprec")
     return TBParams.from_dict(
         {k: cfg[k] for k in keys if k in cfg} | {"taper_inner": taper[0], "taper_outer": taper[1]}
     )

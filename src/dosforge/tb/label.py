@@ -11,10 +11,10 @@ from pymatgen.core import Structure
 from dosforge.records import RawRecord
 from dosforge.tb.hamiltonian import ETA, build_tight_binding
 from dosforge.tb.kmesh import mesh_for_density, reduced_kpoints
-from dosforge.tb.spectrum import broadened_dos, fermi_level, solve_bands
+from dosforge.tb.spectrum import broadened_dos, fermi_level, insulator_dos, solve_bands
 
 GENERATOR = "dosforge.tb"
-GENERATOR_VERSION = "1.0.0"  # bump whenever a change below can move a label
+GENERATOR_VERSION = "1.1.0"  # bump whenever a change below can move a label
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class TBParams:
     taper_outer: float = 1.40
     kppra: float = 1000.0  # k-points per reciprocal atom
     sigma: float = 0.15  # eV, Gaussian broadening
+    edge_width: float = 0.15  # eV (= sigma): insulators tapered to 0 at band edges (spectrum.insulator_dos)
     dos_step: float = 0.02  # eV, bin width of the raw spectra
     window: float = 14.0  # eV either side of E_F in the raw spectra
     symprec: float = 1e-5  # spglib tolerance for the k-mesh reduction
@@ -63,7 +64,10 @@ def label_structure(structure: Structure, params: TBParams = TBParams(), mesh=No
     fermi = fermi_level(bands, params.sigma)
     start = math.floor((fermi.efermi - params.window) / params.dos_step) * params.dos_step
     n_bins = int(math.ceil(2 * params.window / params.dos_step)) + 1
-    total, per_el = broadened_dos(bands, start, params.dos_step, n_bins, params.sigma)
+    if fermi.is_metal:
+        total, per_el = broadened_dos(bands, start, params.dos_step, n_bins, params.sigma)
+    else:
+        total, per_el = insulator_dos(bands, fermi, start, params.dos_step, n_bins, params.sigma, params.edge_width)
     energies = start + (np.arange(n_bins) + 0.5) * params.dos_step
     return TBLabel(
         efermi=fermi.efermi,
