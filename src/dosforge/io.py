@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -43,10 +45,16 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2, compre
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Read JSON (gzipped when the suffix is `.gz`). orjson parses ~10x faster than the json module, which
+    dominated preprocess time on raw records; json is the fallback for NaN/Infinity, which orjson rejects."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return json.load(fh)
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

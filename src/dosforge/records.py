@@ -22,7 +22,6 @@ import numpy as np
 from dosforge.io import read_json, write_json
 
 SOURCES = ("embedded", "mp", "files")
-GAP_ORIGINS = ("dft", "dos", "tb")  # dft: reported by the calculation; dos: read off the DOS; tb: tight-binding
 
 
 @dataclass
@@ -36,7 +35,7 @@ class RawRecord:
     total: dict[str, np.ndarray]  # {"up": (P,), optional "down": (P,)}
     elements: dict[str, dict[str, np.ndarray]] | None  # {"Si": {"up": (P,), ...}}
     band_gap: float | None = None  # eV
-    gap_origin: str | None = None  # one of GAP_ORIGINS
+    gap_origin: str | None = None  # "dft" (reported by the calculation) | "dos" (read off the DOS) | "tb"
     is_metal: bool | None = None
     magnetic_ordering: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # provenance: file, generator version, frozen params

@@ -178,20 +178,21 @@ def _concat(parts: list[dict], manifest: dict) -> ProcessedData:
         arrays = [p[name] for p in parts]
         return np.concatenate(arrays) if arrays else empty
 
-    def ptr(name):
+    def rebase(ptrs):
+        """Concatenate per-shard pointer arrays (each starting at 0) into one over the concatenated data."""
         out, offset = [np.zeros(1, dtype=np.int64)], 0
-        for p in parts:
-            out.append(p[name][1:] + offset)
-            offset += int(p[name][-1])
-        return np.concatenate(out)
+        for p in ptrs:
+            out.append(p[1:] + offset)
+            offset += int(p[-1])
+        return np.concatenate(out).astype(np.int64)
+
+    def ptr(name):
+        return rebase([p[name] for p in parts])
 
     keys = sorted(parts[0]["graph"]) if parts else []
-    graph = {}
-    for k in keys:
-        data = np.concatenate([p["graph"][k][0] for p in parts])
-        offsets = np.cumsum([0] + [int(p["graph"][k][1][-1]) for p in parts[:-1]])
-        gptr = np.concatenate([[0]] + [p["graph"][k][1][1:] + o for p, o in zip(parts, offsets, strict=True)])
-        graph[k] = (data, gptr.astype(np.int64))
+    graph = {
+        k: (np.concatenate([p["graph"][k][0] for p in parts]), rebase([p["graph"][k][1] for p in parts])) for k in keys
+    }
     strings = {name: [s for p in parts for s in p[name]] for name in STRING_FIELDS}
     return ProcessedData(
         ids=strings["ids"],

@@ -9,10 +9,8 @@ Records are processed in parallel (`preprocess.workers` processes, a tqdm bar), 
 from __future__ import annotations
 
 import csv
-import gzip
 import inspect
 import io
-import json
 import multiprocessing as mp
 import os
 import sys
@@ -22,14 +20,13 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import orjson
 from tqdm import tqdm
 
 from dosforge.config import known_keys
 from dosforge.grid import EnergyGrid
 from dosforge.io import read_json, write_json, write_text
 from dosforge.preprocess import spectra, symmetry, validate
-from dosforge.records import RawRecord, iter_record_paths
+from dosforge.records import iter_record_paths, read_record
 from dosforge.shards import write_shard
 from dosforge.sources import skipped_items
 
@@ -144,7 +141,7 @@ def process_path(path: Path) -> dict:
     record_id, source_file = Path(path).name.removesuffix(".json.gz"), str(path)
     try:
         try:
-            record = read_record_fast(path)
+            record = read_record(path)
         except Exception as exc:
             raise validate.Reject(validate.UNPARSEABLE, f"record file: {type(exc).__name__}: {exc}") from exc
         record_id, source_file = record.id, str(record.meta.get("file", source_file))
@@ -154,18 +151,6 @@ def process_path(path: Path) -> dict:
     except Exception as exc:  # an input no check anticipated: one reject with the error, not a lost run
         detail = f"{type(exc).__name__}: {exc}"
         return {"id": record_id, "source_file": source_file, "reason": validate.UNEXPECTED, "detail": detail}
-
-
-def read_record_fast(path: Path) -> RawRecord:
-    """`dosforge.records.read_record`, parsed with orjson: the same files, ~10x faster than the json module
-    (parsing the raw JSON dominated preprocess time; see benchmarks/bench_preprocess.py)."""
-    with open(path, "rb") as fh:
-        text = gzip.decompress(fh.read())
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:  # strict JSON only; Python's json also reads NaN/Infinity, which validate rejects
-        data = json.loads(text)
-    return RawRecord.from_dict(data)
 
 
 def process_record(record, grid: EnergyGrid, graph_builder: GraphBuilder | None) -> dict:

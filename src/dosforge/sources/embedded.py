@@ -9,8 +9,6 @@ is not written is counted with its reason in the returned report.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import multiprocessing as mp
 import os
@@ -26,6 +24,7 @@ from tqdm import tqdm
 
 from dosforge import NOBLE_GASES
 from dosforge.config import ConfigError, known_keys
+from dosforge.io import read_json
 from dosforge.records import write_record
 from dosforge.tb.label import GENERATOR, GENERATOR_VERSION, TBParams, label_structure, to_raw_record
 from dosforge.tb.orbitals import UnsupportedElementError, species
@@ -46,8 +45,7 @@ KEYS = (
 def load_bundle(path: Path = BUNDLE) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `python scripts/build_embedded_structures.py`")
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return json.load(fh)["entries"]
+    return read_json(path)["entries"]
 
 
 def entry_structure(entry: dict) -> Structure:

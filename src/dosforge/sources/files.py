@@ -10,8 +10,6 @@ the rest of the folder.
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from pymatgen.electronic_structure.core import Spin
 from pymatgen.electronic_structure.dos import CompleteDos
 from tqdm import tqdm
 
+from dosforge.io import read_json
 from dosforge.records import RawRecord, write_record
 
 DEFAULT_PATTERNS = ("vasprun*.xml", "vasprun*.xml.gz", "*.json", "*.json.gz")
@@ -86,9 +85,7 @@ def record_stem(path: Path, root: Path) -> str:
 def read_dft_file(path: Path, stem: str) -> list[RawRecord]:
     if ".xml" in path.name:
         return [read_vasprun(path, stem)]
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        obj = json.load(fh)
+    obj = read_json(path)
     if isinstance(obj, dict):
         return [record_from_complete_dos(_complete_dos(obj), stem, "files")]
     if isinstance(obj, list) and obj:

@@ -15,7 +15,6 @@ nowhere else: not to params, the report, the cache, a log or an exception messag
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -28,7 +27,7 @@ from pymatgen.electronic_structure.dos import CompleteDos
 from tqdm import tqdm
 
 from dosforge.config import ConfigError, known_keys
-from dosforge.io import atomic_path, read_json, write_json
+from dosforge.io import read_json, write_json
 from dosforge.records import record_filename, write_record
 from dosforge.sources.files import record_from_complete_dos
 
@@ -107,7 +106,7 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
                 skipped.append(skip(mid, "no DOS", _scrub(f"{type(exc).__name__}: {exc}", api_key)))
                 continue
             entry = {"summary": doc, "dos": dos.as_dict()}
-            _write_cache(entry_path, entry)  # atomic: complete or absent
+            write_json(entry_path, entry, indent=None)  # atomic: complete or absent
             downloaded += 1
         summary = entry["summary"]
         gap = summary.get("band_gap")
@@ -181,13 +180,6 @@ def _plain(doc) -> dict:
     if doc.get("ordering") is not None:
         doc["ordering"] = str(getattr(doc["ordering"], "value", doc["ordering"]))
     return doc
-
-
-def _write_cache(path: Path, entry: dict) -> None:
-    """Atomic like dosforge.io.write_json, at gzip level 1: a full CompleteDos with per-orbital projections
-    is large, and level 9 costs ~0.2 s per material for a few percent of size."""
-    with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as fh:
-        json.dump(entry, fh)
 
 
 def _read_cached(path: Path) -> dict | None:
