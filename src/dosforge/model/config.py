@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from dosforge.config import ConfigError, choice, known_keys, subset
+from dosforge.grid import EnergyGrid
 
 TASKS = ("dos", "epdos", "fermi", "gap")
 COUPLINGS = ("parallel", "epdos_to_dos", "dos_to_epdos", "cross")
@@ -87,9 +88,8 @@ class ModelConfig:
         """Build from the *full* params dict: reads `model:`, `grid.bins/emin/emax` and `loss.gap_k`."""
         model = dict(params.get("model") or {})
         known_keys(model, MODEL_KEYS, "model")
-        grid = params.get("grid") or {}
-        bins = int(grid.get("bins", 256))
-        de = (float(grid.get("emax", 10.0)) - float(grid.get("emin", -10.0))) / bins
+        grid = EnergyGrid.from_params(params.get("grid") or {})
+        bins, de = grid.bins, grid.de
         gap_k = float((params.get("loss") or {}).get("gap_k", 10.0))
         return cls(
             tasks=tuple(model.get("tasks", TASKS)),

@@ -62,9 +62,14 @@ def training_elements(processed, ids) -> list[int]:
 
 
 def graph_params(manifest: dict) -> dict:
-    """The graph construction parameters (cutoff, max_neighbors) the processed data were built with."""
-    graph = manifest.get("graph_params") or manifest.get("graph") or {}
-    return dict(graph.get("params", graph))
+    """The graph construction parameters (cutoff, max_neighbors) the processed data were built with.
+
+    Training needs graphs built once at preprocess; without them collate would rebuild every graph in
+    every batch of every epoch, so data without graphs is an error, not a slow path."""
+    params = (manifest.get("graph") or {}).get("params")
+    if not params:
+        raise ConfigError("the processed data has no crystal graphs: set preprocess.graphs: true and re-run preprocess")
+    return dict(params)
 
 
 def data_source(processed) -> str:
@@ -103,7 +108,7 @@ def run_training(
     split = read_json(split_dir / "split.json")
     norm_path = split_dir / "normalization.json"
     normalizer = Normalizer.from_json(norm_path)
-    manifest = getattr(processed, "manifest", None) or read_json(processed_dir / "manifest.json")
+    manifest = processed.manifest
     load_s = time.perf_counter() - t0
     synthetic = bool(np.asarray(processed.synthetic).any())
 
@@ -120,7 +125,7 @@ def run_training(
     fp = ckpt.fingerprint(resolved, data_files, ckpt.library_sources())
     meta = {
         "name": name,
-        "normalization": read_json(norm_path),
+        "normalization": normalizer.stats,
         "grid": grid.as_dict(),
         "elements": training_elements(processed, split["train"]),
         "source": data_source(processed),
