@@ -26,6 +26,7 @@ from dosforge.grid import EnergyGrid
 from dosforge.predict.inputs import StructureInput
 from dosforge.predict.result import PredictionFailure, PredictionResult
 from dosforge.predict.validate import DEFAULT_MAX_ATOMS, StructureError, validate_structure
+from dosforge.train.inference import denorm_outputs
 
 PRIMITIVE_TOLERANCE = 0.25  # A, pymatgen's default site tolerance for get_primitive_structure
 # The primitive-cell search is slow on large cells that do not reduce (19 s at 512 sites), so inputs
@@ -232,16 +233,15 @@ class Predictor:
         out = self.model(batch)
         n = len(prepared)
         nan = np.full(n, np.nan)
-        dos = self._denorm("dos", out) if "dos" in out else None
-        fermi = self._denorm("fermi", out) if "fermi" in out else nan
-        gap = np.maximum(self._denorm("gap", out), 0.0) if "gap" in out else nan  # E_g >= 0 (section 3.1)
+        res = {k: v.astype(np.float64) for k, v in denorm_outputs(out, batch, self.normalizer).items()}
+        dos = res.get("dos")
+        fermi = res.get("fermi", nan)
+        gap = np.maximum(res["gap"], 0.0) if "gap" in res else nan  # E_g >= 0 (section 3.1)
         epdos_rows, group_graph, group_z = None, None, None
-        if "epdos" in out:
+        if "epdos" in res:
             group_z = batch.group_z.detach().cpu().numpy().astype(np.int64)
             group_graph = batch.group_graph.detach().cpu().numpy().astype(np.int64)
-            epdos_rows = np.maximum(
-                np.asarray(self.normalizer.denorm_epdos(_np(out["epdos"]), group_z), dtype=np.float64), 0.0
-            )
+            epdos_rows = np.maximum(res["epdos"], 0.0)
         results = []
         for b, (k, cell, _sample) in enumerate(prepared):
             inp = inputs[k]
@@ -271,13 +271,6 @@ class Predictor:
                 )
             )
         return results
-
-    def _denorm(self, task: str, out: dict) -> np.ndarray:
-        fn = getattr(self.normalizer, f"denorm_{task}")
-        value = _np(out[task])
-        if task != "dos":
-            value = value.reshape(-1)  # scalar heads may return (B, 1)
-        return np.asarray(fn(value), dtype=np.float64)
 
 
 def _finite_or_failure(result: PredictionResult, tasks: Sequence[str]) -> PredictionResult | PredictionFailure:
@@ -314,7 +307,3 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested but CUDA is not available: use --device cpu (or auto)")
     return dev
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()

@@ -23,6 +23,21 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
+def denorm_outputs(out: dict, batch, normalizer) -> dict[str, np.ndarray]:
+    """The model's heads in original units: `dos` (B, T), `epdos` (G, T) by `batch.group_z`, `fermi`, `gap` (B,).
+
+    The one denormalisation shared by evaluation (`collect`) and `dosforge predict`."""
+    res = {}
+    if "dos" in out:
+        res["dos"] = np.asarray(normalizer.denorm_dos(_np(out["dos"])))
+    for task in ("fermi", "gap"):
+        if task in out:  # scalar heads may return (B, 1)
+            res[task] = np.asarray(getattr(normalizer, f"denorm_{task}")(_np(out[task]).reshape(-1)))
+    if "epdos" in out:
+        res["epdos"] = np.asarray(normalizer.denorm_epdos(_np(out["epdos"]), batch.group_z.cpu().numpy()))
+    return res
+
+
 @torch.no_grad()
 def collect(
     model,
@@ -54,17 +69,14 @@ def collect(
         out = model(batch)
         b = int(batch.num_graphs)
         sl = slice(start, start + b)
-        if "dos" in out:
-            dos[sl] = normalizer.denorm_dos(_np(out["dos"]))
-        if "fermi" in out:
-            fermi[sl] = normalizer.denorm_fermi(_np(out["fermi"]).reshape(-1))
-        if "gap" in out:
-            gap[sl] = normalizer.denorm_gap(_np(out["gap"]).reshape(-1))
-        if "epdos" in out:
+        res = denorm_outputs(out, batch, normalizer)
+        for task, target in (("dos", dos), ("fermi", fermi), ("gap", gap)):
+            if task in res:
+                target[sl] = res[task]
+        if "epdos" in res:
             gz = batch.group_z.cpu().numpy()
-            rows = normalizer.denorm_epdos(_np(out["epdos"]), gz)
             for g, (graph, z) in enumerate(zip(batch.group_graph.cpu().numpy(), gz, strict=True)):
-                epdos_by_material[start + int(graph)][int(z)] = rows[g]
+                epdos_by_material[start + int(graph)][int(z)] = res["epdos"][g]
         if loss_config is not None:
             losses = compute_losses(out, batch, loss_config, normalizer)
             for k, v in losses.items():
