@@ -29,7 +29,7 @@ from dosforge.predict.validate import DEFAULT_MAX_ATOMS, StructureError, validat
 from dosforge.train.inference import denorm_outputs
 
 PRIMITIVE_TOLERANCE = 0.25  # A, pymatgen's default site tolerance for get_primitive_structure
-# The primitive-cell search is slow on large cells that do not reduce (19 s at 512 sites), so inputs
+# The primitive-cell search grows fast on large cells that do not reduce (1.6 s at 512 sites), so inputs
 # above this multiple of max_atoms are refused before it; supercells up to it reduce and are predicted.
 PRIMITIVE_SEARCH_FACTOR = 2
 # Atoms per forward pass, whatever --batch-size says: bounds a batch's memory (the paper-size model needs
