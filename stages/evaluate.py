@@ -1,5 +1,8 @@
 """DVC stage `evaluate`: every trained model -> metrics/<model>.json, metrics/gap_validation.json,
 plots/ (appendix C panels, parity, learning curves) and reports/evaluation.md (docs/evaluation.md).
+The baselines (training-split mean, composition nearest neighbour), fitted on the split's training ids,
+-> metrics/baseline_<name>.json; the primary model's extra seeds (params `seeds`, models/seeds/<s>)
+-> metrics/seeds/<s>.json and, with the primary model, metrics/seed_spread.json.
 
 python stages/evaluate.py
 """
@@ -18,10 +21,13 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from dosforge.config import ConfigError, known_keys, load_params  # noqa: E402
 from dosforge.evaluate import evaluate_models  # noqa: E402
+from dosforge.evaluate.baselines import BaselineConfig, run_baselines  # noqa: E402
+from dosforge.evaluate.seeds import seed_list, seed_model_dirs  # noqa: E402
 from dosforge.grid import EnergyGrid  # noqa: E402
+from dosforge.io import read_json  # noqa: E402
 from dosforge.shards import ShardError, load_processed  # noqa: E402
 
-EVALUATE_KEYS = ("percentile_step", "panel_columns", "dpi", "mlflow")
+EVALUATE_KEYS = ("percentile_step", "panel_columns", "dpi", "mlflow", "baselines")
 
 
 def model_dirs(params: dict, models_root: Path) -> dict[str, Path]:
@@ -35,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--processed", default="data/processed")
+    ap.add_argument("--split", default="data/split", help="folder with split.json (the baselines' training ids)")
     ap.add_argument("--models", default="models")
     ap.add_argument("--metrics", default="metrics")
     ap.add_argument("--plots", default="plots")
@@ -47,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         step = float(cfg.get("percentile_step", 5))
         if not 0 < step <= 100:
             raise ConfigError(f"evaluate.percentile_step={step} is not valid; choose a number in (0, 100]")
+        baseline_config = BaselineConfig.from_params(cfg.get("baselines"))
+        seeds = seed_list(params)
+        seed_dirs = seed_model_dirs(seeds, Path(args.models))
+        split_file = Path(args.split) / "split.json"
+        if not split_file.is_file():
+            raise FileNotFoundError(f"{split_file} not found: run `dvc repro split` first")
         data = load_processed(args.processed)  # ground truth of every material, for the appendix A.4 check
+        baselines = run_baselines(data, read_json(split_file), baseline_config)
         source = data.manifest.get("source", sorted(set(data.source)))
         synthetic = bool(data.manifest.get("synthetic", False)) or bool(data.synthetic.any())
         result = evaluate_models(
@@ -63,14 +77,27 @@ def main(argv: list[str] | None = None) -> int:
             panel_columns=int(cfg.get("panel_columns", 5)),
             dpi=int(cfg.get("dpi", 100)),
             log_mlflow=bool(cfg.get("mlflow", True)),
+            baselines=baselines,
+            seed_dirs=seed_dirs,
+            primary_seed=params.get("seed"),
         )
     except (ConfigError, ShardError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
-    for name, m in result.metrics.items():
+    lines = {**result.baselines, **result.metrics}  # the floor first
+    width = max([16, *map(len, lines)])
+    for name, m in lines.items():
         print(
-            f"{name:16s} DOS WD {_f(m['dos.wd_bins'])}  EPDOS WD {_f(m['epdos.wd_bins'])}  E_F {_f(m['fermi.mae_ev'])}"
-            f"  E_g {_f(m['gap.mae_ev'])}  E_g^ext {_f(m['gap.ext_mae_ev'])}  (n={m['n_test']})"
+            f"{name:{width}s} DOS WD {_f(m['dos.wd_bins'])}  EPDOS WD {_f(m['epdos.wd_bins'])}"
+            f"  E_F {_f(m['fermi.mae_ev'])}  E_g {_f(m['gap.mae_ev'])}  E_g^ext {_f(m['gap.ext_mae_ev'])}"
+            f"  (n={m['n_test']})"
+        )
+    spread = result.seed_spread or {}
+    if spread.get("n_runs", 0) >= 2:
+        sd = {k: (spread.get(k) or {}).get("std") for k in ("dos.wd_bins", "epdos.wd_bins", "fermi.mae_ev")}
+        print(
+            f"seed spread of primary ({spread['n_runs']} runs, std): DOS WD {_f(sd['dos.wd_bins'])}  "
+            f"EPDOS WD {_f(sd['epdos.wd_bins'])}  E_F {_f(sd['fermi.mae_ev'])}  (metrics/seed_spread.json)"
         )
     gv = result.gap_validation
     print(

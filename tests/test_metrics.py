@@ -9,12 +9,15 @@ from scipy.stats import wasserstein_distance
 
 from dosforge.grid import EnergyGrid
 from dosforge.metrics import (
+    CONSISTENCY_KEYS,
     CONTRACT_KEYS,
+    METRIC_KEYS,
     compute_metrics,
     ext_gap,
     json_ready,
     per_material_wd,
     r2_per_spectrum,
+    sum_rule_residual,
     wasserstein_bins,
     wasserstein_ev,
 )
@@ -175,3 +178,75 @@ def test_a_diverged_model_is_not_mistaken_for_one_without_the_task():
     assert math.isnan(compute_metrics(p, GRID, tasks=["fermi"])["dos.wd_bins"])
     with pytest.raises(ValueError, match="dos: all NaN"):
         compute_metrics(p, GRID, tasks=["dos", "fermi"])
+
+
+def _two_materials(dos, epdos_rows, dos_true=None, epdos_true=None, gap=None):
+    """Two materials with two element rows each (material 0: rows 0-1, material 1: rows 2-3)."""
+    dos = np.asarray(dos, float)
+    epdos_rows = np.asarray(epdos_rows, float)
+    return predictions(
+        dos,
+        dos if dos_true is None else dos_true,
+        epdos=(epdos_rows, epdos_rows if epdos_true is None else epdos_true),
+        gap=gap,
+        gap_true=[0.0, 0.0],
+    )
+
+
+def test_sum_rule_of_element_rows_summing_to_half_the_dos_is_one_half():
+    dos = np.stack([peak(100.0, 5.0, 2.0), peak(150.0, 8.0, 1.0) + 0.1])
+    rows = np.stack([0.3 * dos[0], 0.2 * dos[0], 0.25 * dos[1], 0.25 * dos[1]])  # each material: 0.5 x its DOS
+    residual = sum_rule_residual(dos, rows, np.array([0, 2, 4]))
+    np.testing.assert_allclose(residual, [0.5, 0.5])
+    exact = np.stack([0.6 * dos[0], 0.4 * dos[0], 0.5 * dos[1], 0.5 * dos[1]])  # the truth: rows sum to the DOS
+    m = compute_metrics(_two_materials(dos, rows, epdos_true=exact), GRID)
+    assert m["consistency.sum_rule"] == pytest.approx(0.5)
+    assert m["consistency.sum_rule_true"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sum_rule_is_a_mean_over_materials_of_relative_l1_residuals():
+    dos = np.stack([np.ones(T), 2 * np.ones(T)])
+    rows = np.stack([np.ones(T), np.ones(T), np.zeros(T), np.ones(T)])  # material 0: 2x (residual 1), 1: 0.5x
+    m = compute_metrics(_two_materials(dos, rows), GRID)
+    assert m["consistency.sum_rule"] == pytest.approx((1.0 + 0.5) / 2)
+    assert m["consistency.sum_rule_true"] == pytest.approx((1.0 + 0.5) / 2)  # here the truth is the same arrays
+
+
+def test_sum_rule_sets_negative_values_to_zero_first():
+    dos = np.stack([peak(100.0), peak(100.0)])
+    rows = np.stack([dos[0], -5 * peak(30.0), dos[1], np.zeros(T)])  # a negative lobe is not a state
+    np.testing.assert_allclose(sum_rule_residual(dos, rows, np.array([0, 2, 4])), [0.0, 0.0], atol=1e-12)
+    negative_dos = np.stack([dos[0] - 3 * peak(200.0), dos[1]])
+    np.testing.assert_allclose(sum_rule_residual(negative_dos, rows, np.array([0, 2, 4])), [0.0, 0.0], atol=1e-12)
+
+
+def test_sum_rule_of_an_all_zero_dos_is_zero_when_the_elements_are_empty_too_and_one_otherwise():
+    dos = np.zeros((2, T))
+    rows = np.stack([np.zeros(T), -np.ones(T), peak(90.0), np.zeros(T)])
+    np.testing.assert_allclose(sum_rule_residual(dos, rows, np.array([0, 2, 4])), [0.0, 1.0])
+    m = compute_metrics(_two_materials(dos, rows, dos_true=np.ones((2, T))), GRID)
+    assert m["consistency.sum_rule"] == pytest.approx(0.5) and m["consistency.sum_rule_n_zero_dos"] == 2
+
+
+def test_sum_rule_handles_a_material_without_element_rows():
+    dos = np.stack([np.ones(T), np.ones(T)])
+    rows = np.stack([np.ones(T)])
+    np.testing.assert_allclose(sum_rule_residual(dos, rows, np.array([0, 0, 1])), [1.0, 0.0])
+
+
+def test_gap_head_against_ext_gap_of_the_same_predicted_dos():
+    dos = np.stack([gapped(3, 5), gapped(0, 0)])  # E_g^ext = 8 bins and 0
+    rows = np.stack([dos[0], np.zeros(T), dos[1], np.zeros(T)])
+    m = compute_metrics(_two_materials(dos, rows, gap=[8 * GRID.de + 0.2, 0.1]), GRID)
+    assert m["consistency.gap_vs_ext_mae_ev"] == pytest.approx((0.2 + 0.1) / 2)
+    assert math.isnan(compute_metrics(_two_materials(dos, rows), GRID)["consistency.gap_vs_ext_mae_ev"])
+
+
+def test_consistency_keys_are_written_after_the_contract_and_null_without_both_spectra():
+    a = peak(100.0)
+    m = compute_metrics(predictions([a], [a]), GRID)  # DOS only (the helper's EPDOS prediction is all NaN)
+    assert list(m)[len(CONTRACT_KEYS) : len(CONTRACT_KEYS) + len(CONSISTENCY_KEYS)] == list(CONSISTENCY_KEYS)
+    assert list(m) == list(METRIC_KEYS)
+    assert math.isnan(m["consistency.sum_rule"]) and math.isnan(m["consistency.gap_vs_ext_mae_ev"])
+    assert m["consistency.sum_rule_true"] == pytest.approx(1.0)  # the helper's true EPDOS is all zero
+    assert json_ready(m)["consistency.sum_rule"] is None

@@ -35,8 +35,19 @@ CONTRACT_KEYS = (
     "gap.ext_mae_ev",
     "n_test",
 )
-# Diagnostics written after the contract keys, so nothing a number rests on is hidden.
-DIAGNOSTIC_KEYS = ("dos.r2_n_undefined", "dos.n_zero_pred", "epdos.n_pairs", "epdos.n_zero_pred", "epdos.n_zero_true")
+# Physical consistency (issue 9), written after the contract keys: the paper claims the element
+# contributions sum to the total DOS and the gap sits where the predicted DOS is empty.
+CONSISTENCY_KEYS = ("consistency.sum_rule", "consistency.sum_rule_true", "consistency.gap_vs_ext_mae_ev")
+# Diagnostics written after those, so nothing a number rests on is hidden.
+DIAGNOSTIC_KEYS = (
+    "dos.r2_n_undefined",
+    "dos.n_zero_pred",
+    "epdos.n_pairs",
+    "epdos.n_zero_pred",
+    "epdos.n_zero_true",
+    "consistency.sum_rule_n_zero_dos",
+)
+METRIC_KEYS = CONTRACT_KEYS + CONSISTENCY_KEYS + DIAGNOSTIC_KEYS  # the order of metrics/<model>.json
 TASKS = ("dos", "epdos", "fermi", "gap")
 
 
@@ -111,6 +122,33 @@ def ext_gap(dos_pred: np.ndarray, grid: EnergyGrid, threshold: float = EXT_THRES
     return threshold_gap(dos_pred, grid.de, threshold)
 
 
+def sum_by_material(rows: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """Sum the element rows of each material: (M, T) rows and (N+1,) pointers -> (N, T); no rows -> zeros."""
+    rows = np.asarray(rows, dtype=float)
+    ptr = np.asarray(ptr, dtype=np.int64)
+    out = np.zeros((len(ptr) - 1, rows.shape[-1]))
+    filled = np.diff(ptr) > 0
+    if filled.any():  # reduceat over the non-empty materials only: an empty one would repeat its neighbour's row
+        out[filled] = np.add.reduceat(rows, ptr[:-1][filled], axis=0)
+    return out
+
+
+def sum_rule_residual(dos: np.ndarray, epdos: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """Per material ||sum_el EPDOS - DOS||_1 / ||DOS||_1 over the bins, negatives set to 0 first (as outputs are).
+
+    0 means the element spectra add up to the total exactly; 1 is, e.g., no element states at all or
+    twice the total. A material whose clipped DOS is all zero has no scale: it scores 0 when its
+    element sum is all zero too (the sum rule holds) and 1 otherwise (a full violation, never skipped,
+    which would reward predicting an empty total).
+    """
+    d = np.clip(np.asarray(dos, dtype=float), 0.0, None)
+    s = sum_by_material(np.clip(np.asarray(epdos, dtype=float), 0.0, None), ptr)
+    diff = np.abs(s - d).sum(-1)
+    norm = d.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, diff / np.where(norm > 0, norm, 1.0), np.where(diff > 0, 1.0, 0.0))
+
+
 def predicted_tasks(pred, expected: Iterable[str] | None = None) -> dict[str, bool]:
     """Which of the four tasks a model's Predictions carry (see `has_task`).
 
@@ -141,7 +179,7 @@ def predicted_tasks(pred, expected: Iterable[str] | None = None) -> dict[str, bo
 def compute_metrics(pred, grid: EnergyGrid, tasks: Iterable[str] | None = None) -> dict:
     """The metric contract for one model's test-split `Predictions`, in original units.
 
-    Returns a flat dict with every key of `CONTRACT_KEYS` (then `DIAGNOSTIC_KEYS`); a task the
+    Returns a flat dict with every key of `METRIC_KEYS` (contract, consistency, diagnostics); a task the
     model does not predict gives NaN for its keys (written as JSON null). Spectral MAE/MSE are
     per bin, averaged over bins and spectra (states/eV, (states/eV)^2); WD is averaged over
     materials (DOS) or (material, element) pairs (EPDOS); R^2 is per material then averaged.
@@ -154,7 +192,7 @@ def compute_metrics(pred, grid: EnergyGrid, tasks: Iterable[str] | None = None) 
     if np.shape(pred.dos_pred)[-1] != t:
         raise ValueError(f"predictions have {np.shape(pred.dos_pred)[-1]} bins but grid.bins is {t}: wrong grid params")
     tasks = predicted_tasks(pred, tasks)
-    out = dict.fromkeys(CONTRACT_KEYS + DIAGNOSTIC_KEYS, math.nan)
+    out = dict.fromkeys(METRIC_KEYS, math.nan)
     out["n_test"] = n
 
     if tasks["dos"]:
@@ -197,6 +235,27 @@ def compute_metrics(pred, grid: EnergyGrid, tasks: Iterable[str] | None = None) 
             truth = getattr(pred, f"{task}_true")
             _require_truth(truth, f"{task}_true")
             out[key] = _mean(np.abs(np.asarray(getattr(pred, f"{task}_pred"), float) - np.asarray(truth, float)))
+    out.update(_consistency(pred, grid, tasks))
+    return out
+
+
+def _consistency(pred, grid: EnergyGrid, tasks: dict[str, bool]) -> dict:
+    """The `consistency.*` keys: sum rule on the predictions (DOS and EPDOS needed) and on the truth (the
+    reference: the labels' own residual), and the gap head's agreement with E_g^ext (DOS and gap needed)."""
+    out = {}
+    ptr = np.asarray(pred.epdos_ptr)
+    truth_known = np.isfinite(np.asarray(pred.dos_true, float)).all() and np.isfinite(
+        np.asarray(pred.epdos_true, float)
+    ).all()
+    if truth_known and len(pred.epdos_true) == ptr[-1]:
+        out["consistency.sum_rule_true"] = _mean(sum_rule_residual(pred.dos_true, pred.epdos_true, ptr))
+    if tasks["dos"] and tasks["epdos"]:
+        dos = np.asarray(pred.dos_pred, float)
+        out["consistency.sum_rule"] = _mean(sum_rule_residual(dos, pred.epdos_pred, ptr))
+        out["consistency.sum_rule_n_zero_dos"] = int((np.clip(dos, 0, None).sum(-1) == 0).sum())
+    if tasks["dos"] and tasks["gap"]:
+        ext = ext_gap(np.asarray(pred.dos_pred, float), grid)
+        out["consistency.gap_vs_ext_mae_ev"] = _mean(np.abs(np.asarray(pred.gap_pred, float) - ext))
     return out
 
 

@@ -101,3 +101,9 @@ def predictions_factory(grid):
 @pytest.fixture(scope="session")
 def history_factory():
     return history
+
+
+@pytest.fixture(scope="session")
+def model_dir_factory(grid):
+    """make(path, tasks, seed, n) -> a model directory (predictions + history) as training writes it."""
+    return lambda path, tasks=TASKS, seed=0, n=8: write_model_dir(path, grid, tasks, seed, n)

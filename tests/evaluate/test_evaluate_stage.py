@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from dosforge.evaluate import evaluate_models
+from dosforge.evaluate.baselines import Baseline
 from dosforge.io import write_json
-from dosforge.metrics import CONTRACT_KEYS
+from dosforge.metrics import CONTRACT_KEYS, METRIC_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,39 @@ def test_predictions_contradicting_the_trained_tasks_name_the_model(
     write_json(d / "history.json", history_factory(2))
     with pytest.raises(ValueError, match=r"parallel2 .*dos: all NaN"):
         evaluate_models({"parallel2": d}, grid, tmp_path / "m", tmp_path / "p", tmp_path / "r.md", {"source": "mp"})
+
+
+def test_baselines_and_seeds_are_scored_written_and_reported(
+    tmp_path, grid, model_dirs, predictions_factory, model_dir_factory
+):
+    baselines = {"mean": Baseline("mean", predictions_factory(seed=5), {"baseline.n_train": 12}, "the mean, fitted")}
+    seed_dir = model_dir_factory(tmp_path / "seeds" / "43", seed=6)
+    out = tmp_path / "out"
+    result = evaluate_models(
+        {"primary": model_dirs["primary"]}, grid, out / "metrics", out / "plots", out / "evaluation.md",
+        {"source": "mp"}, percentiles=(0,), dpi=30, baselines=baselines, seed_dirs={43: seed_dir}, primary_seed=42,
+    )  # fmt: skip
+    data = json.loads((out / "metrics" / "baseline_mean.json").read_text(), parse_constant=pytest.fail)
+    assert list(data) == [*METRIC_KEYS, "baseline.n_train"] and data["baseline.n_train"] == 12
+    assert data == result.baselines["baseline_mean"] and "baseline_mean" not in result.metrics
+    assert data["dos.wd_bins"] > 0 and data["consistency.sum_rule"] is not None
+    assert (out / "plots" / "spectra" / "baseline_mean.png").is_file()
+    assert (out / "plots" / "parity" / "baseline_mean.png").is_file()
+    assert not (out / "plots" / "curves" / "baseline_mean.csv").exists()  # a baseline has no training history
+    seed = json.loads((out / "metrics" / "seeds" / "43.json").read_text())
+    spread = json.loads((out / "metrics" / "seed_spread.json").read_text())
+    primary = result.metrics["primary"]
+    assert spread["n_runs"] == 2 and spread["dos.wd_bins"]["mean"] == pytest.approx(
+        (primary["dos.wd_bins"] + seed["dos.wd_bins"]) / 2
+    )
+    report = (out / "evaluation.md").read_text()
+    assert "| baseline | baseline_mean (baseline) |" in report and "primary, 2 seeds: mean ± std" in report
+    assert "| primary (seed 42) |" in report and "No noise estimate" in report
+
+
+def test_a_missing_seed_model_is_named(tmp_path, grid, model_dirs):
+    with pytest.raises(FileNotFoundError, match="seed 43"):
+        evaluate_models(
+            {"primary": model_dirs["primary"]}, grid, tmp_path / "m", tmp_path / "p", tmp_path / "r.md",
+            {"source": "mp"}, seed_dirs={43: tmp_path / "nowhere"},
+        )  # fmt: skip
