@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     label = " (SYNTHETIC labels)" if manifest["synthetic"] else ""
     print(
-        f"preprocess [{manifest['source']}{label}]: {manifest['n_materials']} materials kept of "
-        f"{manifest['n_records']} records; {manifest['n_rejected']} rejected (see {args.out}/rejects.csv)"
+        f"preprocess [{manifest['source']}{label}, resample={manifest['resample']}]: "
+        f"{manifest['n_materials']} materials kept of {manifest['n_records']} records; "
+        f"{manifest['n_rejected']} rejected (see {args.out}/rejects.csv)"
     )
     for reason, n in manifest["rejected_by_reason"].items():
         print(f"  rejected {n:6d}  {reason}")

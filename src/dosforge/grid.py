@@ -1,9 +1,10 @@
 """The fixed energy grid of DESIGN.md: `bins` bins over [emin, emax] eV relative to E_F.
 
-A bin value is the *average density over the bin* (states/eV), not a sample at its centre:
-averaging conserves the number of states (sum(values) * dE equals the integral over the
-window), which is what WD normalisation and the gap extraction rely on. Bins 0..bins/2-1 lie
-below E_F and bins/2..bins-1 above, so E_F sits exactly on the edge between bins 127 and 128.
+A bin value (states/eV) is, by `preprocess.resample` (dosforge.preprocess.spectra), the PCHIP
+curve at the bin centre (`interpolate`, the default, the paper's) or its average over the bin
+(`average`, which conserves the number of states exactly: sum(values) * dE equals the integral over
+the window). Bins 0..bins/2-1 lie below E_F and bins/2..bins-1 above, so E_F sits exactly on the
+edge between bins 127 and 128 and the centres are E_F +- dE/2, +- 3 dE/2, ...
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+# What one bin holds, per `preprocess.resample` mode (written to the processed manifest and to prediction metadata)
+BIN_VALUES = {
+    "interpolate": "the PCHIP interpolant at the bin centre (states/eV per cell)",
+    "average": "average of the PCHIP interpolant over the bin (states/eV per cell)",
+}
 
 
 @dataclass(frozen=True)

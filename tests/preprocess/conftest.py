@@ -30,6 +30,23 @@ def real_raw(real_params, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_processed(real_params, real_raw, tmp_path_factory):
+    """The fixtures processed with the default parameters (`preprocess.resample` unset: `interpolate`)."""
     out = tmp_path_factory.mktemp("processed")
     manifest = preprocess(real_raw, out, real_params, graph_builder=stand_in_graph, progress=False)
     return manifest, load_processed(out), out
+
+
+@pytest.fixture(scope="session")
+def real_processed_average(real_params, real_raw, tmp_path_factory):
+    """The fixtures processed with `preprocess.resample: average` (bin averages of the PCHIP curve)."""
+    out = tmp_path_factory.mktemp("processed_average")
+    params = {**real_params, "preprocess": {**real_params["preprocess"], "resample": "average"}}
+    manifest = preprocess(real_raw, out, params, graph_builder=stand_in_graph, progress=False)
+    return manifest, load_processed(out), out
+
+
+@pytest.fixture(params=["interpolate", "average"])
+def processed_by_mode(request):
+    """(mode, (manifest, data, out)) for each `preprocess.resample` mode."""
+    name = "real_processed" if request.param == "interpolate" else "real_processed_average"
+    return request.param, request.getfixturevalue(name)

@@ -1,4 +1,4 @@
-"""Bin-average PCHIP onto the grid: what a bin value is, E_F alignment, coverage, spin summation."""
+"""PCHIP onto the grid in both `preprocess.resample` modes: what a bin value is, E_F alignment, coverage, spins."""
 
 from __future__ import annotations
 
@@ -7,8 +7,18 @@ import pytest
 from scipy.interpolate import PchipInterpolator
 from scipy.special import erf
 
+from dosforge.config import ConfigError
 from dosforge.grid import EnergyGrid
-from dosforge.preprocess.spectra import bin_average, element_residual, spin_sum, window_covered
+from dosforge.preprocess.spectra import (
+    RESAMPLE_MODES,
+    bin_average,
+    bin_centre_values,
+    element_residual,
+    grid_spectra,
+    resample,
+    spin_sum,
+    window_covered,
+)
 
 G = EnergyGrid()
 
@@ -60,3 +70,62 @@ def test_coverage_and_spin_sum():
     np.testing.assert_allclose(spin_sum({"up": up, "down": down}), [1.5, 2.25])
     np.testing.assert_allclose(spin_sum({"up": up}), up)
     assert element_residual(np.array([2.0, 2.0]), np.array([1.0, 2.0])) == pytest.approx(0.25)
+
+
+def test_interpolate_is_the_pchip_curve_at_the_bin_centres():
+    e = np.linspace(-30, 30, 3001)
+    np.testing.assert_allclose(bin_centre_values(e, 2.0 * e + 1.0, 0.0, G), 2.0 * G.centers + 1.0, atol=1e-9)
+    s = 0.3
+    gauss = np.exp(-(e**2) / (2 * s * s)) / (s * np.sqrt(2 * np.pi))
+    values = bin_centre_values(e, gauss, 0.0, G)
+    inside = np.abs(e) <= 10.5  # the reference on the window (the Gaussian's far tails underflow)
+    np.testing.assert_allclose(values, PchipInterpolator(e[inside], gauss[inside])(G.centers), rtol=0, atol=1e-12)
+    # the peak height: the Gaussian at the centre nearest its maximum (0.039 eV off), not the bin average
+    assert values.max() == pytest.approx(np.exp(-(G.de / 2) ** 2 / (2 * s * s)) / (s * np.sqrt(2 * np.pi)), rel=1e-4)
+    assert values.max() > bin_average(e, gauss, 0.0, G).max()
+    # states are conserved only up to the midpoint-rule error, here (dE^2/24) * f''-weighted: ~1e-3 of 1
+    assert values.sum() * G.de == pytest.approx(1.0, abs=2e-3)
+
+
+def test_interpolate_misses_a_peak_narrower_than_a_bin_between_centres():
+    """The trade-off of the paper's mode (docs/data_pipeline.md): sampling at centres can miss a narrow peak."""
+    e = np.linspace(-15, 15, 30001)
+    peak = np.where(np.abs(e - 0.02) < 0.005, 100.0, 0.0)  # between the centres -0.039 and 0.039
+    assert bin_centre_values(e, peak, 0.0, G).sum() == 0.0
+    assert bin_average(e, peak, 0.0, G).sum() * G.de == pytest.approx(1.0, rel=1e-3)
+
+
+def test_interpolate_fermi_level_step_and_window_slice():
+    ef = 3.217
+    e = np.sort(np.concatenate([np.linspace(ef - 20, ef + 20, 4001), [ef - 1e-9, ef]]))
+    values = bin_centre_values(e, np.where(e < ef, 1.0, 0.0), ef, G)
+    np.testing.assert_allclose(values[:128], 1.0, atol=1e-12)  # bin 127's centre is dE/2 below E_F
+    np.testing.assert_allclose(values[128:], 0.0, atol=1e-12)
+    rng = np.random.default_rng(0)
+    e = np.cumsum(rng.uniform(0.01, 0.2, 800)) - 40
+    d = rng.uniform(0, 5, (800, 3))
+    full = PchipInterpolator(e, d, axis=0)(G.centers + 1.0)
+    np.testing.assert_allclose(bin_centre_values(e, d, 1.0, G), full.T, rtol=1e-10, atol=1e-10)
+    assert (bin_centre_values(e, d, 1.0, G) >= 0).all()  # PCHIP does not overshoot below zero
+
+
+@pytest.mark.parametrize("mode", RESAMPLE_MODES)
+def test_resample_dispatches_and_grid_spectra_follows_the_mode(mode):
+    e = np.linspace(-20, 20, 801)
+    d = 1.0 + np.sin(e) ** 2
+    expected = bin_centre_values(e, d, 0.0, G) if mode == "interpolate" else bin_average(e, d, 0.0, G)
+    np.testing.assert_array_equal(resample(e, d, 0.0, G, mode), expected)
+    dos, epdos = grid_spectra(e, 0.0, {"up": d, "down": d}, {"Si": {"up": d / 2, "down": d / 2}}, G, mode=mode)
+    np.testing.assert_allclose(dos, 2 * expected, rtol=1e-12)
+    np.testing.assert_allclose(epdos["Si"], expected, rtol=1e-12)
+
+
+def test_unknown_resample_mode_lists_the_valid_ones(tmp_path):
+    from dosforge.preprocess import preprocess
+
+    e = np.linspace(-20, 20, 801)
+    with pytest.raises(ConfigError, match="preprocess.resample='nearest'.*interpolate, average"):
+        resample(e, np.ones_like(e), 0.0, G, "nearest")
+    params = {"grid": {"emin": -10.0, "emax": 10.0, "bins": 256}, "preprocess": {"resample": "spline"}}
+    with pytest.raises(ConfigError, match="interpolate, average"):
+        preprocess(tmp_path / "raw", tmp_path / "out", params, graph_builder=None, progress=False)

@@ -3,7 +3,8 @@
 Records are processed in parallel (`preprocess.workers` processes, a tqdm bar), in a fixed order
 (sorted ids) so the output is the same for the same input. Materials are written to HDF5 shards of
 `preprocess.shard_size`; rejects (including the items fetch already skipped) go to `rejects.csv`;
-`manifest.json` lists ids, counts, grid, source, synthetic flag, graph parameters and shard sha256s.
+`manifest.json` lists ids, counts, grid, resample mode (`preprocess.resample`, see `spectra`), source,
+synthetic flag, graph parameters and shard sha256s.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import numpy as np
 from tqdm import tqdm
 
 from dosforge.config import known_keys
-from dosforge.grid import EnergyGrid
+from dosforge.grid import BIN_VALUES, EnergyGrid
 from dosforge.io import read_json, write_json, write_text
 from dosforge.preprocess import spectra, symmetry, validate
 from dosforge.records import iter_record_paths, read_record
 from dosforge.shards import write_shard
 from dosforge.sources import skipped_items
 
-PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "chunksize")
+PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "chunksize", "resample")
 GraphBuilder = Callable[[object], dict]
 _AUTO = "auto"
 _CTX: dict = {}
@@ -62,6 +63,7 @@ def preprocess(
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     cfg = known_keys(dict(params.get("preprocess") or {}), PREPROCESS_KEYS, "preprocess")
     grid = EnergyGrid.from_params(params)
+    resample = spectra.check_resample(cfg.get("resample", spectra.DEFAULT_RESAMPLE))
     if graph_builder == _AUTO:
         graph_builder = default_graph_builder(params) if cfg.get("graphs", True) else None
     workers = int(workers if workers is not None else cfg.get("workers", 0)) or os.cpu_count() or 1
@@ -76,7 +78,7 @@ def preprocess(
     rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)]
     shards, ids, buffer = [], [], []
     pg_counts, sources, synthetic, graph_keys, fallbacks = Counter(), set(), set(), None, 0
-    init = (grid, graph_builder)
+    init = (grid, graph_builder, resample)
     for result in _map(paths, init, workers, int(cfg.get("chunksize", 8)), progress):
         if "reason" in result:
             rejects.append({**result, "stage": "preprocess"})
@@ -104,7 +106,8 @@ def preprocess(
         "ids": ids,
         "shards": shards,
         "grid": grid.as_dict(),
-        "bin_value": "average of the PCHIP interpolant over the bin (states/eV per cell)",
+        "resample": resample,
+        "bin_value": BIN_VALUES[resample],
         "source": fetch_report.get("source") or (sorted(sources)[0] if len(sources) == 1 else sorted(sources)),
         "synthetic": fetch_report.get("synthetic", any(synthetic)),
         "graph": {"params": params.get("graph") if graph_builder else None, "keys": graph_keys or []},
@@ -132,8 +135,8 @@ def _map(paths, init, workers: int, chunksize: int, progress: bool):
         yield from bar(pool.imap(process_path, paths, chunksize=chunksize))
 
 
-def _init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None) -> None:
-    _CTX.update(grid=grid, graph_builder=graph_builder)
+def _init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str) -> None:
+    _CTX.update(grid=grid, graph_builder=graph_builder, resample=resample)
 
 
 def process_path(path: Path) -> dict:
@@ -145,7 +148,7 @@ def process_path(path: Path) -> dict:
         except Exception as exc:
             raise validate.Reject(validate.UNPARSEABLE, f"record file: {type(exc).__name__}: {exc}") from exc
         record_id, source_file = record.id, str(record.meta.get("file", source_file))
-        return process_record(record, _CTX["grid"], _CTX["graph_builder"])
+        return process_record(record, _CTX["grid"], _CTX["graph_builder"], _CTX["resample"])
     except validate.Reject as rej:
         return {"id": record_id, "source_file": source_file, "reason": rej.reason, "detail": rej.detail}
     except Exception as exc:  # an input no check anticipated: one reject with the error, not a lost run
@@ -153,11 +156,15 @@ def process_path(path: Path) -> dict:
         return {"id": record_id, "source_file": source_file, "reason": validate.UNEXPECTED, "detail": detail}
 
 
-def process_record(record, grid: EnergyGrid, graph_builder: GraphBuilder | None) -> dict:
+def process_record(
+    record, grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str = spectra.DEFAULT_RESAMPLE
+) -> dict:
     structure = validate.parse_structure(record)
     validate.check_arrays(record, structure, grid)
     elements = sorted(record.elements, key=_z)
-    dos, epdos = spectra.grid_spectra(record.energies, record.efermi, record.total, record.elements, grid)
+    dos, epdos = spectra.grid_spectra(
+        record.energies, record.efermi, record.total, record.elements, grid, mode=resample
+    )
     if not dos.sum() > 0:
         raise validate.Reject(validate.ZERO_DOS, "the total DOS integrates to 0 over the window")
     epdos_rows = np.stack([epdos[s] for s in elements])
