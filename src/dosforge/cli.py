@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads for torch (fixed so the same command gives the same numbers; 1 is fastest for the "
         "default small model on 2 cores, see docs/predict.md; raise it for the paper-size model on many cores)",
     )
+    p.add_argument(
+        "--rescale-epdos",
+        action="store_true",
+        help="rescale the element DOS in every energy bin so that they sum to the predicted total DOS "
+        "(post-processing, off by default; stated in the output metadata, see docs/predict.md)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-structure messages")
     return parser
 
@@ -105,13 +111,17 @@ def _predict(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | No
     inputs, skipped = resolve_inputs(args.inputs, mp_client_factory=mp_client_factory)
     if not inputs:
         return _usage_error("no structures found in the given inputs")
-    outcomes = predictor.run(
-        inputs,
-        batch_size=args.batch_size,
-        primitive=not args.keep_cell,
-        max_atoms=args.max_atoms,
-        progress=not args.quiet,
-    )
+    try:
+        outcomes = predictor.run(
+            inputs,
+            batch_size=args.batch_size,
+            primitive=not args.keep_cell,
+            max_atoms=args.max_atoms,
+            progress=not args.quiet,
+            rescale_epdos=args.rescale_epdos,
+        )
+    except ValueError as exc:  # an option the checkpoint cannot serve (e.g. --rescale-epdos without EPDOS)
+        return _usage_error(str(exc))
     paths = write_run(
         args.out,
         outcomes,
@@ -122,6 +132,7 @@ def _predict(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | No
         primitive_cell=not args.keep_cell,
         max_atoms=args.max_atoms,
         threads=args.threads,
+        rescale_epdos=args.rescale_epdos,
     )
     failures = [o for o in outcomes if isinstance(o, PredictionFailure)]
     if not args.quiet:

@@ -30,8 +30,11 @@ def threshold_gap(dos: np.ndarray, de: float, threshold: float = EXT_THRESHOLD) 
     """Appendix A.4 scan: from E_F outward, the first bin above `threshold` on each side.
 
     The band edges sit on the boundary between the gap region and that first bin, so the gap is
-    (number of sub-threshold bins on both sides, counted from E_F) x dE. A metal (bins 127 or 128
-    above threshold) gets 0. A side with no bin above threshold counts all its bins.
+    (number of sub-threshold bins on both sides, counted from E_F) x dE. Each side is scanned on its
+    own: the gap is 0 only when *both* bins next to E_F (T/2 - 1 and T/2: 127 and 128) are above
+    threshold. When only one of them is (E_F on a band edge, e.g. at the valence-band top as DFT
+    codes place it in a semiconductor), that side contributes 0 and the gap is the sub-threshold run
+    on the other side alone. A side with no bin above threshold counts all its bins.
     """
     d = np.asarray(dos, dtype=float)
     half = d.shape[-1] // 2

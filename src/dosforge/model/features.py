@@ -1,27 +1,73 @@
 """Input features of the encoder: a per-element property table and radial basis expansions.
 
-Atom features: the published iComFormer feeds CGCNN's 92-d one-hot element descriptors (from jarvis)
-through a Linear layer. We build the same kind of table from pymatgen element data instead (no jarvis
-dependency): standardised continuous properties plus a one-hot of the block, looked up by Z and fed
-through a Linear layer, as published. The table is a registered buffer, so a checkpoint carries it.
+Atom features (`element_feature_table(kind)`), looked up by Z and fed through a Linear layer as the
+published iComFormer does; the table is a registered buffer of the encoder, so a checkpoint carries it.
+- `cgcnn`: the published iComFormer's input, CGCNN's 92-d one-hot element descriptors (Xie & Grossman
+  2018; iComFormer reads them through jarvis-tools), vendored from the matminer wheel with provenance
+  and licences in `dosforge/data/cgcnn/` (no matminer or jarvis dependency).
+- `pymatgen`: our own table from pymatgen element data (standardised continuous properties plus a
+  one-hot of the block), the choice of the `small` CPU preset.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
-from functools import lru_cache
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from dosforge.config import choice
+
 MAX_Z = 103
+ATOM_FEATURES = ("pymatgen", "cgcnn")  # kinds of element_feature_table
+CGCNN_TABLE = Path(__file__).resolve().parents[1] / "data" / "cgcnn" / "cgcnn_atom_features.json"
+CGCNN_DIM = 92
 _BLOCKS = ("s", "p", "d", "f")
 
 
-@lru_cache(maxsize=1)
-def element_feature_table() -> np.ndarray:
+def element_feature_table(kind: str = "pymatgen") -> np.ndarray:
     """float32 (MAX_Z + 1, F): row Z holds element Z's features; row 0 is unused (zeros).
+
+    `kind` is one of ATOM_FEATURES (an unknown one is a ConfigError listing them):
+    - `pymatgen` (F = 30): see `pymatgen_feature_table`.
+    - `cgcnn` (F = 92): see `cgcnn_feature_table`.
+    Each table is built once per process and a fresh copy returned, so a caller that writes into it
+    (e.g. `load_state_dict` into a buffer made with `torch.from_numpy`) never alters the cached one.
+    """
+    choice(kind, ATOM_FEATURES, "model atom_features")
+    return _cached_table(kind).copy()
+
+
+@cache
+def _cached_table(kind: str) -> np.ndarray:
+    return cgcnn_feature_table() if kind == "cgcnn" else pymatgen_feature_table()
+
+
+def cgcnn_feature_table(path: str | Path = CGCNN_TABLE) -> np.ndarray:
+    """float32 (MAX_Z + 1, 92): CGCNN's one-hot element descriptors, values 0 or 1.
+
+    The JSON holds elements 1-100; rows 0 and 101-MAX_Z (103) are zeros, so an element beyond the
+    table enters the encoder as the zero vector (only the Linear layer's bias), as CGCNN itself has no
+    row for it. Within the table an unknown property leaves its bins at 0 (provenance: dosforge/data/cgcnn).
+    """
+    with open(path, encoding="utf-8") as fh:
+        raw = json.load(fh)
+    table = np.zeros((MAX_Z + 1, CGCNN_DIM), dtype=np.float32)
+    for key, row in raw.items():
+        z = int(key)
+        if len(row) != CGCNN_DIM:
+            raise ValueError(f"{path}: element {z} has {len(row)} features, expected {CGCNN_DIM}")
+        if 1 <= z <= MAX_Z:
+            table[z] = row
+    return table
+
+
+def pymatgen_feature_table() -> np.ndarray:
+    """float32 (MAX_Z + 1, 30): row Z holds element Z's features; row 0 is unused (zeros).
 
     Columns: period, group, Pauling electronegativity, atomic radius, first ionisation energy, electron
     affinity, atomic mass, molar volume, Mendeleev number, max/min oxidation state (each standardised over

@@ -1,9 +1,10 @@
 """Files of one prediction run, each written atomically (dosforge.io): JSON, CSV and optional PNGs.
 
 `<out>/predictions.json`: `metadata` (checkpoint, its training data source, whether its labels were
-synthetic, grid, units, counts), `structures` (every input in order: the full prediction, or
+synthetic, grid, units, counts, `rescale_epdos`), `structures` (every input in order: the full prediction, or
 `status: failed` with the `error`), `skipped` (files in named folders that are not structure files).
-`<out>/predictions.csv`: one row per input with the scalars and the status/error.
+`<out>/predictions.csv`: one row per input with the scalars (including `epdos_sum_residual` and
+`epdos_rescaled`) and the status/error.
 `<out>/plots/<id>.png` (with `plots=True`): total DOS and EPDOS per element, drawn by pymatgen's DosPlotter.
 """
 
@@ -19,31 +20,54 @@ from pathlib import Path
 import numpy as np
 
 import dosforge
+from dosforge.grid import BIN_VALUES
 from dosforge.io import atomic_path, write_json, write_text
 from dosforge.predict.predictor import CheckpointInfo
 from dosforge.predict.result import PredictionFailure, PredictionResult
 
-CSV_COLUMNS = ["id", "source", "status", "formula", "n_sites", "efermi_ev", "gap_ev", "gap_ext_ev", "error"]
+CSV_COLUMNS = [
+    "id",
+    "source",
+    "status",
+    "formula",
+    "n_sites",
+    "efermi_ev",
+    "gap_ev",
+    "gap_ext_ev",
+    "epdos_sum_residual",
+    "epdos_rescaled",
+    "error",
+]
 SYNTHETIC_NOTE = (
     "SYNTHETIC: this checkpoint was trained on tight-binding labels, not DFT; its predictions imitate the "
     "tight-binding calculator and are not DFT-quality electronic structure"
 )
 
 
-def run_metadata(info: CheckpointInfo, outcomes: Sequence, skipped: Sequence[dict] = (), **extra) -> dict:
+def run_metadata(
+    info: CheckpointInfo, outcomes: Sequence, skipped: Sequence[dict] = (), rescale_epdos: bool = False, **extra
+) -> dict:
     n_ok = sum(isinstance(o, PredictionResult) for o in outcomes)
+    epdos_unit = "states/eV per input cell, per element, negative values set to 0"
+    if rescale_epdos:
+        epdos_unit += "; RESCALED per energy bin to sum to the predicted total DOS (bins with element sum 0 keep 0)"
     meta = {
         "dosforge_version": dosforge.__version__,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **info.as_dict(),
         "labels_note": SYNTHETIC_NOTE if info.synthetic else "trained on DFT labels",
+        "rescale_epdos": bool(rescale_epdos),
         "units": {
             "energies": "eV; energies_ev relative to the predicted E_F, energies_absolute_ev absolute",
-            "dos": "states/eV per input cell (bin averages), negative values set to 0",
-            "epdos": "states/eV per input cell, per element",
+            "bins": "as in the training data (training_resample): "
+            + BIN_VALUES.get(info.resample, info.resample).replace(" (states/eV per cell)", ""),
+            "dos": "states/eV per input cell, negative values set to 0",
+            "epdos": epdos_unit,
             "efermi_ev": "eV, absolute",
-            "gap_ev": "eV, from the model's band-gap head",
+            "gap_ev": "eV, from the model's band-gap head, negative values set to 0",
             "gap_ext_ev": "eV, threshold scan (0.02 states/eV, paper appendix A.4) of the predicted DOS",
+            "epdos_sum_residual": "sum over bins of |sum of element DOS - DOS| / sum of DOS, the model's own "
+            "prediction before any rescaling",
         },
         "counts": {"inputs": len(outcomes), "predicted": n_ok, "failed": len(outcomes) - n_ok, "skipped": len(skipped)},
     }
@@ -59,9 +83,22 @@ def write_run(
     plots: bool = False,
     **extra,
 ) -> dict[str, Path]:
-    """Write the run's JSON and CSV (and PNGs); return the paths written."""
+    """Write the run's JSON and CSV (and PNGs); return the paths written.
+
+    `metadata.rescale_epdos` says whether the EPDOS were rescaled to the total: read off the results
+    themselves (each carries `epdos_rescaled`), so it cannot disagree with them; a `rescale_epdos`
+    keyword that contradicts them, or results of both settings, is an error."""
     out_dir = Path(out_dir)
     paths = {"json": out_dir / "predictions.json", "csv": out_dir / "predictions.csv"}
+    rescaled = {o.epdos_rescaled for o in outcomes if isinstance(o, PredictionResult) and o.epdos is not None}
+    stated = extra.pop("rescale_epdos", None)
+    if len(rescaled) > 1:
+        raise ValueError("the results mix rescaled and unrescaled EPDOS: write the results of one setting per run")
+    if stated is not None and rescaled and rescaled != {bool(stated)}:
+        raise ValueError(
+            f"rescale_epdos={stated} disagrees with the results (predicted with rescale_epdos={not stated})"
+        )
+    extra["rescale_epdos"] = rescaled.pop() if rescaled else bool(stated)
     payload = {
         "metadata": run_metadata(info, outcomes, skipped, **extra),
         "structures": [o.to_dict() for o in outcomes],
@@ -129,7 +166,7 @@ def results_from_json(path: str | Path) -> list[dict]:
                 r[key] = np.asarray(r[key], dtype=np.float64)
         if r.get("epdos") is not None:
             r["epdos"] = {el: np.asarray(v, dtype=np.float64) for el, v in r["epdos"].items()}
-        for key in ("efermi_ev", "gap_ev", "gap_ext_ev"):
+        for key in ("efermi_ev", "gap_ev", "gap_ext_ev", "epdos_sum_residual"):
             if key in r and r[key] is None:
                 r[key] = float("nan")
     return rows

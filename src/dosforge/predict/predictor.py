@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from dosforge.gap import threshold_gap
 from dosforge.grid import EnergyGrid
+from dosforge.predict.consistency import element_sum_residual, rescale_to_total
 from dosforge.predict.inputs import StructureInput
 from dosforge.predict.result import PredictionFailure, PredictionResult
 from dosforge.predict.validate import DEFAULT_MAX_ATOMS, StructureError, validate_structure
@@ -49,6 +50,9 @@ class CheckpointInfo:
     data_source: str
     synthetic: bool
     sha256: str = ""  # of the checkpoint file, so an output names exactly which weights made it
+    # what a bin of the training spectra held (`preprocess.resample`); checkpoints written before the
+    # option existed were trained on bin averages, the only behaviour then
+    resample: str = "average"
 
     @classmethod
     def from_meta(cls, meta: dict, path: str = "") -> CheckpointInfo:
@@ -70,6 +74,7 @@ class CheckpointInfo:
             graph={k: graph.get(k, default) for k, default in _graph_defaults().items()},
             data_source=str(meta.get("source", meta.get("data_source", "unknown"))),
             synthetic=bool(meta.get("synthetic", True)),
+            resample=str(meta.get("resample", "average")),
         )
 
     def as_dict(self) -> dict:
@@ -81,6 +86,7 @@ class CheckpointInfo:
             "tasks": list(self.tasks),
             "elements_seen_in_training": [Element.from_Z(z).symbol for z in self.known_z],
             "grid": self.grid.as_dict(),
+            "training_resample": self.resample,
             "graph": self.graph,
         }
 
@@ -106,8 +112,12 @@ class Predictor:
         primitive: bool = True,
         max_atoms: int = DEFAULT_MAX_ATOMS,
         progress: bool = False,
+        rescale_epdos: bool = False,
     ) -> list[PredictionResult]:
-        """Predict every structure; raise `StructureError` (listing each bad one and why) before running any."""
+        """Predict every structure; raise `StructureError` (listing each bad one and why) before running any.
+
+        `rescale_epdos`: element DOS rescaled per energy bin to sum to the predicted total DOS (see `run`).
+        """
         if isinstance(structures, Structure):
             structures = [structures]
         ids = list(ids) if ids is not None else [f"structure-{i}" for i in range(len(structures))]
@@ -118,7 +128,14 @@ class Predictor:
         bad = [(i, r) for i, r in bad if r]
         if bad:
             raise StructureError("cannot predict: " + "; ".join(f"{i}: {r}" for i, r in bad))
-        outcomes = self.run(inputs, batch_size=batch_size, primitive=primitive, max_atoms=max_atoms, progress=progress)
+        outcomes = self.run(
+            inputs,
+            batch_size=batch_size,
+            primitive=primitive,
+            max_atoms=max_atoms,
+            progress=progress,
+            rescale_epdos=rescale_epdos,
+        )
         failed = [o for o in outcomes if isinstance(o, PredictionFailure)]
         if failed:
             raise StructureError("cannot predict: " + "; ".join(f"{f.id}: {f.reason}" for f in failed))
@@ -144,10 +161,22 @@ class Predictor:
         primitive: bool = True,
         max_atoms: int = DEFAULT_MAX_ATOMS,
         progress: bool = True,
+        rescale_epdos: bool = False,
     ) -> list[PredictionResult | PredictionFailure]:
-        """Predict every readable, valid input; the others come back as failures with their reasons, in order."""
+        """Predict every readable, valid input; the others come back as failures with their reasons, in order.
+
+        `rescale_epdos=True` multiplies, in every energy bin, each element's DOS by (predicted total DOS) /
+        (sum of the predicted element DOS), so the element rows sum to the total (a bin whose element sum
+        is 0 keeps its zeros); the model's own element-sum residual is kept in `epdos_sum_residual`. It
+        needs a checkpoint that predicts both DOS and EPDOS (`dosforge.predict.consistency`).
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if rescale_epdos and not {"dos", "epdos"} <= set(self.info.tasks):
+            raise ValueError(
+                f"rescale_epdos needs a checkpoint that predicts both dos and epdos; {self.info.path or 'this one'} "
+                f"predicts {', '.join(self.info.tasks)}: drop the option or use such a checkpoint"
+            )
         outcomes: list[PredictionResult | PredictionFailure | None] = [None] * len(inputs)
         todo: list[int] = []
         for k, inp in enumerate(inputs):
@@ -159,7 +188,7 @@ class Predictor:
         batch: list = []  # prepared (index, cell, sample), flushed at batch_size structures or MAX_BATCH_ATOMS atoms
 
         def flush() -> None:
-            for k, result in self._infer_or_isolate(inputs, batch):
+            for k, result in self._infer_or_isolate(inputs, batch, rescale_epdos):
                 outcomes[k] = result
             bar.update(len(batch))
             batch.clear()
@@ -185,16 +214,18 @@ class Predictor:
                 flush()
         return outcomes  # type: ignore[return-value]
 
-    def _infer_or_isolate(self, inputs, prepared: list) -> list[tuple[int, PredictionResult | PredictionFailure]]:
+    def _infer_or_isolate(
+        self, inputs, prepared: list, rescale_epdos: bool = False
+    ) -> list[tuple[int, PredictionResult | PredictionFailure]]:
         """Infer a batch; if it fails, retry one by one so a single bad structure fails alone, with its reason."""
         if not prepared:
             return []
         try:
-            results = self.infer(inputs, prepared)
+            results = self.infer(inputs, prepared, rescale_epdos=rescale_epdos)
             return [(p[0], _finite_or_failure(r, self.info.tasks)) for p, r in zip(prepared, results, strict=True)]
         except Exception as exc:  # noqa: BLE001 - isolated below; a lone failure is reported, not raised
             if len(prepared) > 1:
-                return [pair for p in prepared for pair in self._infer_or_isolate(inputs, [p])]
+                return [pair for p in prepared for pair in self._infer_or_isolate(inputs, [p], rescale_epdos)]
             k = prepared[0][0]
             return [
                 (k, PredictionFailure(inputs[k].id, inputs[k].source, f"model failed: {type(exc).__name__}: {exc}"))
@@ -225,8 +256,12 @@ class Predictor:
         return cell, sample
 
     @torch.inference_mode()
-    def infer(self, inputs: Sequence[StructureInput], prepared: list) -> list[PredictionResult]:
-        """One forward pass over `prepared` = [(index into inputs, cell, sample), ...] -> results in original units."""
+    def infer(
+        self, inputs: Sequence[StructureInput], prepared: list, rescale_epdos: bool = False
+    ) -> list[PredictionResult]:
+        """One forward pass over `prepared` = [(index into inputs, cell, sample), ...] -> results in original units.
+
+        DOS, EPDOS and E_g arrive non-negative from `denorm_outputs` (the one place that clips them)."""
         from dosforge.model import collate
 
         batch = collate([p[2] for p in prepared], None).to(self.device)
@@ -236,22 +271,25 @@ class Predictor:
         res = {k: v.astype(np.float64) for k, v in denorm_outputs(out, batch, self.normalizer).items()}
         dos = res.get("dos")
         fermi = res.get("fermi", nan)
-        gap = np.maximum(res["gap"], 0.0) if "gap" in res else nan  # E_g >= 0 (section 3.1)
+        gap = res.get("gap", nan)
         epdos_rows, group_graph, group_z = None, None, None
         if "epdos" in res:
             group_z = batch.group_z.detach().cpu().numpy().astype(np.int64)
             group_graph = batch.group_graph.detach().cpu().numpy().astype(np.int64)
-            epdos_rows = np.maximum(res["epdos"], 0.0)
+            epdos_rows = res["epdos"]
         results = []
         for b, (k, cell, _sample) in enumerate(prepared):
             inp = inputs[k]
             scale = len(inp.structure) / len(cell)  # per model cell -> per input cell (extensive spectra)
-            dos_b = None if dos is None else np.maximum(dos[b], 0.0)
+            dos_b = None if dos is None else dos[b]
             epdos_b = None
             if epdos_rows is not None:
                 rows = np.flatnonzero(group_graph == b)
                 rows = rows[np.argsort(group_z[rows], kind="stable")]
-                epdos_b = {Element.from_Z(int(group_z[r])).symbol: epdos_rows[r] * scale for r in rows}
+                epdos_b = {Element.from_Z(int(group_z[r])).symbol: epdos_rows[r] for r in rows}
+            residual = element_sum_residual(epdos_b, dos_b) if epdos_b and dos_b is not None else float("nan")
+            if rescale_epdos and epdos_b and dos_b is not None:
+                epdos_b = rescale_to_total(epdos_b, dos_b)
             results.append(
                 PredictionResult(
                     id=inp.id,
@@ -261,13 +299,15 @@ class Predictor:
                     n_sites_model=len(cell),
                     energies=self.grid.centers.copy(),
                     dos=None if dos_b is None else dos_b * scale,
-                    epdos=epdos_b,
+                    epdos=None if epdos_b is None else {el: v * scale for el, v in epdos_b.items()},
                     efermi=float(fermi[b]),
                     gap=float(gap[b]),
                     # A.4 scan on the DOS of the cell the model saw, as evaluation does on training cells
                     gap_ext=float(threshold_gap(dos_b, self.grid.de)) if dos_b is not None else float("nan"),
                     synthetic=self.info.synthetic,
                     structure=inp.structure,
+                    epdos_rescaled=bool(rescale_epdos and epdos_b is not None),
+                    epdos_sum_residual=residual,
                 )
             )
         return results

@@ -12,12 +12,15 @@ from pymatgen.core import Structure
 class PredictionResult:
     """DOS, EPDOS, E_F and E_g for one structure.
 
-    Spectra are states/eV per *input* cell on the checkpoint's grid (bin averages, see
-    `dosforge.grid`), negative values set to 0 (a DOS is non-negative, paper section 3.1).
-    `energies` are bin centres relative to E_F; `energies_absolute` adds the predicted E_F.
-    `gap` comes from the model's gap head (Algorithm 1 for `extract`), `gap_ext` from the
-    appendix A.4 threshold scan of the predicted DOS. NaN (or None for spectra) where the
-    checkpoint has no such task.
+    Spectra are states/eV per *input* cell on the checkpoint's grid (bin values as its training
+    data held them: `preprocess.resample`, see `dosforge.grid`), never negative (a DOS is
+    non-negative, paper section 3.1). `energies` are bin centres relative to E_F;
+    `energies_absolute` adds the predicted E_F. `gap` (>= 0) comes from the model's gap head
+    (Algorithm 1 for `extract`), `gap_ext` from the appendix A.4 threshold scan of the predicted
+    DOS. NaN (or None for spectra) where the checkpoint has no such task.
+    `epdos_sum_residual`: sum_bins |sum_el EPDOS - DOS| / sum_bins DOS of the model's own prediction
+    (before any rescaling; NaN without both spectra). `epdos_rescaled`: the EPDOS rows were rescaled
+    per bin to sum to the predicted DOS (`rescale_epdos=True`, `dosforge.predict.consistency`).
     """
 
     id: str
@@ -33,6 +36,8 @@ class PredictionResult:
     gap_ext: float  # eV, threshold scan of the predicted DOS
     synthetic: bool  # the checkpoint was trained on synthetic (tight-binding) labels
     structure: Structure | None = field(default=None, repr=False)
+    epdos_rescaled: bool = False  # EPDOS rescaled per bin to sum to the predicted DOS
+    epdos_sum_residual: float = float("nan")  # the model's own element-sum residual, before any rescaling
 
     @property
     def energies_absolute(self) -> np.ndarray:
@@ -67,6 +72,8 @@ class PredictionResult:
             "efermi_ev": _num(self.efermi),
             "gap_ev": _num(self.gap),
             "gap_ext_ev": _num(self.gap_ext),
+            "epdos_sum_residual": _num(self.epdos_sum_residual),
+            "epdos_rescaled": self.epdos_rescaled,
             "energies_ev": _arr(self.energies),
             "energies_absolute_ev": _arr(self.energies_absolute) if np.isfinite(self.efermi) else None,
             "dos": None if self.dos is None else _arr(self.dos),

@@ -23,10 +23,18 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
+NON_NEGATIVE = ("dos", "epdos", "gap")  # densities of states and the band gap (paper section 3.1: d >= 0, E_g >= 0)
+
+
 def denorm_outputs(out: dict, batch, normalizer) -> dict[str, np.ndarray]:
     """The model's heads in original units: `dos` (B, T), `epdos` (G, T) by `batch.group_z`, `fermi`, `gap` (B,).
 
-    The one denormalisation shared by evaluation (`collect`) and `dosforge predict`."""
+    The one denormalisation shared by evaluation (`collect`, hence `test_predictions.h5`) and `dosforge
+    predict`. DOS, EPDOS and E_g are set to 0 where negative (`NON_NEGATIVE`): the heads are unconstrained
+    regressors in normalised space, but a density of states and a band gap cannot be negative (paper
+    section 3.1), so no output carries a negative value. NaN stays NaN (a diverged model is reported,
+    not hidden). E_F (absolute) may be negative and is not clipped. Losses never see this: they are
+    computed on the raw heads in normalised space."""
     res = {}
     if "dos" in out:
         res["dos"] = np.asarray(normalizer.denorm_dos(_np(out["dos"])))
@@ -35,6 +43,9 @@ def denorm_outputs(out: dict, batch, normalizer) -> dict[str, np.ndarray]:
             res[task] = np.asarray(getattr(normalizer, f"denorm_{task}")(_np(out[task]).reshape(-1)))
     if "epdos" in out:
         res["epdos"] = np.asarray(normalizer.denorm_epdos(_np(out["epdos"]), batch.group_z.cpu().numpy()))
+    for task in NON_NEGATIVE:
+        if task in res:
+            res[task] = np.maximum(res[task], 0.0)  # np.maximum keeps NaN
     return res
 
 

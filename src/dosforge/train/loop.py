@@ -29,6 +29,20 @@ SPECTRAL = ("dos", "epdos")
 STALE_ON_FRESH_START = (ckpt.BEST, ckpt.LAST, "history.json", "summary.json", "test_predictions.h5")
 
 
+class TrainingDiverged(RuntimeError):
+    """Training produced NaN/inf (training loss, validation losses or validation predictions), or no epoch
+    gave a finite selection score, so there is no best checkpoint. The message names the model, the epoch
+    and what to try."""
+
+    def __init__(self, name: str, epoch: int, epochs: int, what: str, max_lr: float):
+        self.name, self.epoch, self.what = name, epoch, what
+        super().__init__(
+            f"{name}: training diverged at epoch {epoch}/{epochs}: {what}. Try a lower learning rate "
+            f"(train.max_lr, now {max_lr:g}, e.g. {max_lr / 3:.2g}) and check the data (NaN/inf or extreme "
+            "values in data/processed or in data/split/normalization.json); last.pt keeps the last finite epoch"
+        )
+
+
 def resolve_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("train.device=cuda but no CUDA device is visible; use train.device=auto or cpu")
@@ -97,12 +111,34 @@ def validation_wd(predictions) -> dict[str, float]:
 
 
 def selection_score(tasks, val_losses: dict[str, float], val_wd: dict[str, float]) -> float:
+    """The selection quantity of `selection_rule`; NaN when a value it needs is missing or non-finite
+    (`validation_wd` leaves out a WD whose predictions are not finite), which the loop reports."""
     rule = selection_rule(tasks)
     if rule == "wd_sum":
-        return val_wd["wd_dos"] + val_wd["wd_epdos"]
+        return val_wd.get("wd_dos", math.nan) + val_wd.get("wd_epdos", math.nan)
     if rule.startswith("loss:"):
-        return val_losses[rule.split(":", 1)[1]]
-    return sum(val_losses[t] for t in tasks)
+        return val_losses.get(rule.split(":", 1)[1], math.nan)
+    return sum(val_losses.get(t, math.nan) for t in tasks)
+
+
+def training_divergence(train_losses: dict[str, float]) -> str | None:
+    """What went non-finite in an epoch's mean training losses (for the error message), or None."""
+    bad = sorted(k for k, v in train_losses.items() if not math.isfinite(v))
+    return f"the training loss is not finite ({', '.join(bad)})" if bad else None
+
+
+def validation_divergence(tasks, val_losses: dict[str, float], val_wd: dict, score: float) -> str | None:
+    """What went non-finite in an epoch's validation (for the error message), or None when all is finite."""
+    bad = sorted(k for k, v in val_losses.items() if not math.isfinite(v))
+    if bad:
+        return f"the validation loss is not finite ({', '.join(bad)})"
+    if selection_rule(tasks) == "wd_sum":
+        missing = [f"wd_{t}" for t in SPECTRAL if f"wd_{t}" not in val_wd]
+        if missing:
+            return f"the validation predictions are not finite (no {', '.join(missing)})"
+    if not math.isfinite(score):
+        return f"the selection score ({selection_rule(tasks)}) is {score}"
+    return None
 
 
 def _config_dict(cfg) -> dict:
@@ -173,6 +209,7 @@ def train_model(
         torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda" else contextlib.nullcontext()
     )
     full_meta = dict(meta, model_config=_config_dict(model_config), tasks=tasks, selection_rule=rule, seed=seed)
+    name = str(meta.get("name", "model"))
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -199,11 +236,20 @@ def train_model(
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.4f}")
         train_losses = {k: v / n_seen for k, v in sums.items()}
+        # checked once per epoch, after its last step (a per-step check would sync the device every batch):
+        # NaN weights stay NaN, so nothing later in the run could recover; stop before writing last.pt,
+        # which keeps the last finite epoch
+        what = training_divergence(train_losses)
+        if what:
+            raise TrainingDiverged(name, epoch + 1, cfg.epochs, what, cfg.max_lr)
 
         with autocast:
             val_pred, val_losses = collect(model, val_ds, normalizer, cfg.eval_batch_size, device, loss_config)
         val_wd = validation_wd(val_pred)
         score = selection_score(tasks, val_losses, val_wd)
+        what = validation_divergence(tasks, val_losses, val_wd, score)
+        if what:
+            raise TrainingDiverged(name, epoch + 1, cfg.epochs, what, cfg.max_lr)
         record = {"epoch": epoch + 1, "lr": lr_start, "score": score, "time_s": time.perf_counter() - t0}
         record.update({f"train_{k}" if k != "total" else "train_loss": v for k, v in train_losses.items()})
         record.update({f"val_{k}" if k != "total" else "val_loss": v for k, v in val_losses.items()})
@@ -227,6 +273,16 @@ def train_model(
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
 
+    # every non-finite epoch raises above, so these guard against a bare error from loading a best.pt
+    # that was never written (or was deleted between a kill and the resume)
+    if best["epoch"] < 0:
+        what = f"no epoch gave a finite selection score ({rule}), so there is no best.pt"
+        raise TrainingDiverged(name, len(history), cfg.epochs, what, cfg.max_lr)
+    if not (out_dir / ckpt.BEST).is_file():
+        raise FileNotFoundError(
+            f"{name}: {out_dir / ckpt.BEST} is missing although epoch {best['epoch']} was the best; "
+            f"delete {out_dir / ckpt.LAST} and train again"
+        )
     best_state = ckpt.load_checkpoint(out_dir / ckpt.BEST)
     model.load_state_dict(best_state["model_state"])
     model.eval()
