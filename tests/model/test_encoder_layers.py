@@ -6,6 +6,7 @@ once; these tests evaluate the published formulas literally with the same weight
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -20,8 +21,9 @@ def _randomise_bn(module):
     return module.eval()
 
 
-def test_node_layer_matches_published_formula():
-    d, h, n, e_count = 8, 2, 6, 20
+@pytest.mark.parametrize("h", [1, 2])
+def test_node_layer_matches_published_formula(h):
+    d, n, e_count = 8, 6, 20
     conv = _randomise_bn(ComformerConv(d, h))
     x, edge_attr = torch.randn(n, d), torch.randn(e_count, d)
     edge_index = torch.randint(0, n, (2, e_count))
@@ -39,9 +41,10 @@ def test_node_layer_matches_published_formula():
     assert torch.allclose(got, want, atol=1e-5)
 
 
-def test_edge_update_matches_published_formula():
-    d, h, e_count, b = 8, 1, 10, 2
-    conv = _randomise_bn(ComformerEdgeConv(d, h, lattice_emb=4))
+@pytest.mark.parametrize("h", [1, 2])
+def test_edge_update_matches_published_formula(h):
+    d, e_count, b = 8, 10, 2
+    conv = _randomise_bn(ComformerEdgeConv(d, h))
     edge = torch.randn(e_count, d)
     lat_len_graph = torch.randn(b, 3, d)
     lat_angle = torch.randn(e_count, 3, d)
@@ -52,10 +55,9 @@ def test_edge_update_matches_published_formula():
         q = conv.lin_query(edge).view(-1, 1, h, d).repeat(1, 3, 1, 1)
         k = conv.lin_key(edge).view(-1, 1, h, d).repeat(1, 3, 1, 1)
         v = conv.lin_value(edge).view(-1, 1, h, d).repeat(1, 3, 1, 1)
-        emb = conv.lemb(torch.arange(3)).unsqueeze(0).repeat(e_count, 1, 1)
-        lat = conv.lin_len(torch.cat([lat_len, emb], dim=-1))
-        k_y = torch.stack([conv.lin_key_l[i](lat[:, i]) for i in range(3)], 1).view(-1, 3, h, d)
-        v_y = torch.stack([conv.lin_value_l[i](lat[:, i]) for i in range(3)], 1).view(-1, 3, h, d)
+        # published: lin_key_e{1,2,3} / lin_value_e{1,2,3} straight on each lattice length's features
+        k_y = torch.stack([conv.lin_key_l[i](lat_len[:, i]) for i in range(3)], 1).view(-1, 3, h, d)
+        v_y = torch.stack([conv.lin_value_l[i](lat_len[:, i]) for i in range(3)], 1).view(-1, 3, h, d)
         e = conv.lin_edge(lat_angle).view(-1, 3, h, d)
         key = conv.key_update(torch.cat([k, k_y, e], dim=-1))
         alpha = q * key / math.sqrt(d)

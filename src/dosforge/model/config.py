@@ -17,6 +17,7 @@ TASKS = ("dos", "epdos", "fermi", "gap")
 COUPLINGS = ("parallel", "epdos_to_dos", "dos_to_epdos", "cross")
 GAP_HEADS = ("extract", "mlp", "pool")
 SIZES = ("small", "paper")
+ATOM_FEATURES = ("cgcnn", "pymatgen")  # dosforge.model.features.element_feature_table kinds
 
 ENCODER_PRESETS = {
     # Published iComFormer (Yan et al. 2024): node/edge/triplet features 256, 4 conv layers, 1 head.
@@ -28,7 +29,7 @@ DECODER_PRESETS = {
     "paper": {"heads": 8, "head_dim": 32, "ffn_mult": 4, "n_patches": 32, "l1": 2, "l2": 2},
     "small": {"heads": 4, "head_dim": 16, "ffn_mult": 4, "n_patches": 32, "l1": 2, "l2": 2},
 }
-MODEL_KEYS = ("tasks", "coupling", "gap_head", "size", "encoder", "decoder")
+MODEL_KEYS = ("tasks", "coupling", "gap_head", "size", "atom_features", "encoder", "decoder")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ModelConfig:
     coupling: str = "cross"
     gap_head: str = "extract"
     size: str = "small"
+    atom_features: str = "cgcnn"  # the published iComFormer input (CGCNN's 92-d descriptors) | pymatgen
     encoder: dict = field(default_factory=dict)  # overrides of the size preset; resolved in __post_init__
     decoder: dict = field(default_factory=dict)
     bins: int = 256  # T: grid.bins
@@ -48,6 +50,7 @@ class ModelConfig:
         choice(self.coupling, COUPLINGS, "model.coupling")
         choice(self.gap_head, GAP_HEADS, "model.gap_head")
         choice(self.size, SIZES, "model.size")
+        choice(self.atom_features, ATOM_FEATURES, "model.atom_features")
         enc = {
             **ENCODER_PRESETS[self.size],
             **known_keys(dict(self.encoder), ENCODER_PRESETS["paper"], "model.encoder"),
@@ -96,6 +99,7 @@ class ModelConfig:
             coupling=model.get("coupling", "cross"),
             gap_head=model.get("gap_head", "extract"),
             size=model.get("size", "small"),
+            atom_features=model.get("atom_features", "cgcnn"),
             encoder=model.get("encoder") or {},
             decoder=model.get("decoder") or {},
             bins=bins,
@@ -113,4 +117,5 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         d["tasks"] = tuple(d.get("tasks", TASKS))
+        d.setdefault("atom_features", "pymatgen")  # checkpoints written before the key existed used this table
         return cls(**d)

@@ -39,7 +39,9 @@ class DOSForge(nn.Module):
         super().__init__()
         self.config = config
         enc, tasks, d = config.encoder, config.tasks, config.d
-        self.encoder = ICoMFormerEncoder(d, enc["layers"], enc["heads"], enc["rbf_bins"], enc["angle_bins"])
+        self.encoder = ICoMFormerEncoder(
+            d, enc["layers"], enc["heads"], enc["rbf_bins"], enc["angle_bins"], config.atom_features
+        )
         self.norm = NormStats()
         self.decoder = (
             SpectralDecoder(d, config.bins, tasks, config.spectral_coupling, config.decoder)

@@ -41,6 +41,24 @@ def _mlp3_tail(mlp: nn.Sequential, pre: torch.Tensor) -> torch.Tensor:
     return mlp[2](mlp[1](pre + mlp[0].bias))
 
 
+def _per_head(w: torch.Tensor, heads: int) -> torch.Tensor:
+    """A (c, c) block applied to each of `heads` chunks of a (heads * c) vector, as one block-diagonal matrix."""
+    return w if heads == 1 else torch.block_diag(*([w] * heads))
+
+
+def _edge_terms(lin_edge: nn.Linear, we_key: torch.Tensor, we_msg: torch.Tensor, x: torch.Tensor):
+    """(W_k lin_edge(x), W_m lin_edge(x)) in one matmul over the edges, lin_edge folded into both weights.
+
+    Same function as applying lin_edge and then the two first-layer edge blocks; the edge rows (the
+    largest operand) are multiplied once by a stacked (2c, d_in) weight instead of three times.
+    """
+    w = torch.cat([we_key @ lin_edge.weight, we_msg @ lin_edge.weight])
+    out = x @ w.T
+    if lin_edge.bias is not None:
+        out = out + torch.cat([we_key @ lin_edge.bias, we_msg @ lin_edge.bias])
+    return out.split(we_key.shape[0], dim=-1)
+
+
 class ComformerConv(nn.Module):
     """Node-wise transformer layer (published `ComformerConv`): sigmoid-gated, BatchNorm on the attention.
 
@@ -67,12 +85,12 @@ class ComformerConv(nn.Module):
         q = self.lin_query(x).view(-1, h, c)
         k = self.lin_key(x).view(-1, h, c)
         v = self.lin_value(x).view(-1, h, c)
-        e = self.lin_edge(edge_attr).view(-1, h, c)
         ka, kb, ke = _split_first(self.key_update)
-        key = _mlp3_tail(self.key_update, (k @ ka.T)[dst] + (k @ kb.T)[src] + e @ ke.T)
-        alpha = q[dst] * key / math.sqrt(c)
         va, vb, ve = _split_first(self.msg_update)
-        msg = _mlp3_tail(self.msg_update, (v @ va.T)[dst] + (v @ vb.T)[src] + e @ ve.T)
+        e_key, e_msg = _edge_terms(self.lin_edge, _per_head(ke, h), _per_head(ve, h), edge_attr)
+        key = _mlp3_tail(self.key_update, (k @ ka.T)[dst] + (k @ kb.T)[src] + e_key.view(-1, h, c))
+        alpha = q[dst] * key / math.sqrt(c)
+        msg = _mlp3_tail(self.msg_update, (v @ va.T)[dst] + (v @ vb.T)[src] + e_msg.view(-1, h, c))
         msg = msg * torch.sigmoid(self.bn_att(alpha.reshape(-1, c)).view(-1, h, c))
         # sum aggregation, accumulated in float32 (under bf16 autocast the messages are bf16)
         out = torch.zeros((x.shape[0], h, c), device=x.device).index_add_(0, dst, msg.float())
@@ -86,17 +104,17 @@ class ComformerEdgeConv(nn.Module):
     The lattice-length terms depend only on the graph, so they are computed per graph and gathered.
     """
 
-    def __init__(self, d: int, heads: int, lattice_emb: int = 32):
+    def __init__(self, d: int, heads: int):
         super().__init__()
         self.heads, self.c = heads, d
-        self.lemb = nn.Embedding(3, lattice_emb)  # which of l1, l2, l3
+        # The published class also builds an Embedding(3, 32) of "which l_k" and a Linear over [|l_k|; emb],
+        # but its forward never uses them: l1, l2, l3 are told apart by their own key/value layers only.
         self.lin_query = nn.Linear(d, heads * d)
         self.lin_key = nn.Linear(d, heads * d)
         self.lin_value = nn.Linear(d, heads * d)
         self.lin_key_l = nn.ModuleList(nn.Linear(d, heads * d) for _ in range(3))
         self.lin_value_l = nn.ModuleList(nn.Linear(d, heads * d) for _ in range(3))
         self.lin_edge = nn.Linear(d, heads * d, bias=False)
-        self.lin_len = nn.Linear(d + lattice_emb, d)
         self.lin_concat = nn.Linear(heads * d, d)
         self.key_update = _mlp3(d)
         self.msg_update = _mlp3(d)
@@ -111,29 +129,31 @@ class ComformerEdgeConv(nn.Module):
         q = self.lin_query(edge).view(-1, 1, h, c)
         k = self.lin_key(edge).view(-1, h, c)
         v = self.lin_value(edge).view(-1, h, c)
-        emb = self.lemb.weight.unsqueeze(0).expand(lat_len.shape[0], -1, -1)
-        lat = self.lin_len(torch.cat([lat_len, emb], dim=-1))  # (B, 3, d)
-        k_l = torch.stack([f(lat[:, i]) for i, f in enumerate(self.lin_key_l)], dim=1).view(-1, 3, h, c)
-        v_l = torch.stack([f(lat[:, i]) for i, f in enumerate(self.lin_value_l)], dim=1).view(-1, 3, h, c)
-        e = self.lin_edge(lat_angle).view(-1, 3, h, c)
+        k_l = torch.stack([f(lat_len[:, i]) for i, f in enumerate(self.lin_key_l)], dim=1).view(-1, 3, h, c)
+        v_l = torch.stack([f(lat_len[:, i]) for i, f in enumerate(self.lin_value_l)], dim=1).view(-1, 3, h, c)
         ka, kb, ke = _split_first(self.key_update)
-        key = _mlp3_tail(self.key_update, (k @ ka.T).unsqueeze(1) + (k_l @ kb.T)[edge_graph] + e @ ke.T)
-        alpha = q * key / math.sqrt(c)
         va, vb, ve = _split_first(self.msg_update)
-        msg = _mlp3_tail(self.msg_update, (v @ va.T).unsqueeze(1) + (v_l @ vb.T)[edge_graph] + e @ ve.T)
+        e_key, e_msg = _edge_terms(self.lin_edge, _per_head(ke, h), _per_head(ve, h), lat_angle)
+        key = _mlp3_tail(self.key_update, (k @ ka.T).unsqueeze(1) + (k_l @ kb.T)[edge_graph] + e_key.view(-1, 3, h, c))
+        alpha = q * key / math.sqrt(c)
+        msg = _mlp3_tail(self.msg_update, (v @ va.T).unsqueeze(1) + (v_l @ vb.T)[edge_graph] + e_msg.view(-1, 3, h, c))
         msg = msg * torch.sigmoid(self.bn_att(alpha.reshape(-1, c)).view(-1, 3, h, c))
-        out = self.lin_concat(msg.reshape(-1, 3, h * c)).sum(dim=1)
+        # sum over the three lattice neighbours before the (linear) output projection: the same value as
+        # projecting each and summing (the bias counted three times), with a third of the arithmetic
+        out = self.lin_concat(msg.reshape(-1, 3, h * c).sum(dim=1)) + 2 * self.lin_concat.bias
         return nn.functional.softplus(edge + self.bn(out))
 
 
 class ICoMFormerEncoder(nn.Module):
     """Per-atom embeddings H (N_atoms, d) from a collated batch (`dosforge.model.batch.collate`)."""
 
-    def __init__(self, d: int, layers: int, heads: int, rbf_bins: int, angle_bins: int):
+    def __init__(
+        self, d: int, layers: int, heads: int, rbf_bins: int, angle_bins: int, atom_features: str = "cgcnn"
+    ):
         super().__init__()
         if layers < 1:
             raise ValueError("the encoder needs at least one node layer")
-        self.register_buffer("element_table", torch.from_numpy(element_feature_table()))
+        self.register_buffer("element_table", torch.from_numpy(element_feature_table(atom_features)))
         self.atom_embedding = nn.Linear(self.element_table.shape[1], d)
         self.rbf = nn.Sequential(RBFExpansion(-4.0, 0.0, rbf_bins), nn.Linear(rbf_bins, d), nn.Softplus())
         self.rbf_angle = nn.Sequential(RBFExpansion(-1.0, 1.0, angle_bins), nn.Linear(angle_bins, d), nn.Softplus())

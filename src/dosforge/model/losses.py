@@ -43,7 +43,7 @@ class LossConfig:
     lambda_mid: float = 0.5
     weights: dict = field(default_factory=lambda: dict(TASK_WEIGHTS))
     gap_k: float = 10.0  # read by ModelConfig (Algorithm 1 lives in the model); kept here as params has it
-    ps_max_patch: int = 128
+    ps_max_patch: int = 24  # the reference run script's --patch_len_threshold default (Kudrat et al. 2025)
     target_clip: float | None = None
 
     @classmethod
@@ -108,7 +108,7 @@ def _ps_weights(pred: torch.Tensor, true: torch.Tensor, length: int) -> tuple[fl
     return weights[0], weights[1], weights[2]
 
 
-def ps_loss(pred: torch.Tensor, true: torch.Tensor, max_patch: int = 128) -> torch.Tensor:
+def ps_loss(pred: torch.Tensor, true: torch.Tensor, max_patch: int = 24) -> torch.Tensor:
     """Patch-wise structural loss of spectra (S, T) against (S, T) (see the module docstring)."""
     if pred.shape[0] == 0:
         return pred.sum() * 0.0

@@ -85,18 +85,24 @@ def run_training(
     split_dir: str | Path,
     out_dir: str | Path,
     variant: str | None = None,
+    seed: int | None = None,
     tracker: Tracker | None = None,
     on_epoch_end=None,
     progress: bool = True,
 ) -> dict:
-    """Train the primary model (variant None) or an ablation variant; write its model directory."""
+    """Train the primary model (variant None) or an ablation variant; write its model directory.
+
+    `seed` (default: params `seed`) retrains the same configuration from another initialisation and data
+    order: the `seed@<s>` stages use it to measure the seed-to-seed spread of the primary model."""
     from dosforge.normalize import Normalizer
     from dosforge.shards import load_processed
 
     processed_dir, split_dir, out_dir = Path(processed_dir), Path(split_dir), Path(out_dir)
     require_inputs(processed_dir, split_dir)
     name = variant or "primary"
-    seed = int(params.get("seed", 0))
+    if seed is not None and int(seed) != int(params.get("seed", 0)):
+        name = f"{name}-seed{int(seed)}"
+    seed = int(params.get("seed", 0) if seed is None else seed)
     msection = model_section(params, variant)
     model_config = build_model_config(params, msection)
     loss_config = build_loss_config(params.get("loss") or {})
@@ -131,6 +137,9 @@ def run_training(
         "source": data_source(processed),
         "synthetic": synthetic,
         "graph_params": graph_params(manifest),
+        # what a bin of the training spectra holds (preprocess.resample); manifests without it predate the
+        # option, when bins were always averages
+        "resample": manifest.get("resample", "average"),
         "data_fingerprint": ckpt.fingerprint({}, data_files),
     }
 
@@ -138,7 +147,7 @@ def run_training(
         previous = read_json(out_dir / "mlflow_run.json") if (out_dir / "mlflow_run.json").exists() else {}
         resume_id = previous.get("run_id") if ckpt.load_last(out_dir / ckpt.LAST, fp) is not None else None
         tags = {
-            "dvc_stage": f"ablate@{variant}" if variant else "train",
+            "dvc_stage": f"ablate@{variant}" if variant else ("train" if name == "primary" else f"seed@{seed}"),
             "variant": name,
             "git_commit": git_commit(),
             "data_source": meta["source"],
