@@ -81,6 +81,8 @@ def throughput(args) -> None:
     from dosforge.model.losses import LossConfig, compute_losses
     from dosforge.normalize import Normalizer
     from dosforge.shards import load_processed
+    from dosforge.train.config import resolve_train_config
+    from dosforge.train.loop import make_optimizer
 
     torch.set_num_threads(args.threads or 1)
     params = load_params(args.params)
@@ -95,7 +97,7 @@ def throughput(args) -> None:
     loss_config = LossConfig.from_params(params.get("loss") or {})
     torch.manual_seed(0)
     model = DOSForge(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-2)
+    opt = make_optimizer(model, resolve_train_config(params.get("train")))  # the trainer's own optimiser
     rows = processed.indices(split["train"])
     batches = [
         collate([processed.sample(int(i)) for i in rows[k * args.batch : (k + 1) * args.batch]], normalizer)

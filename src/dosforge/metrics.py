@@ -244,9 +244,9 @@ def _consistency(pred, grid: EnergyGrid, tasks: dict[str, bool]) -> dict:
     reference: the labels' own residual), and the gap head's agreement with E_g^ext (DOS and gap needed)."""
     out = {}
     ptr = np.asarray(pred.epdos_ptr)
-    truth_known = np.isfinite(np.asarray(pred.dos_true, float)).all() and np.isfinite(
-        np.asarray(pred.epdos_true, float)
-    ).all()
+    truth_known = (
+        np.isfinite(np.asarray(pred.dos_true, float)).all() and np.isfinite(np.asarray(pred.epdos_true, float)).all()
+    )
     if truth_known and len(pred.epdos_true) == ptr[-1]:
         out["consistency.sum_rule_true"] = _mean(sum_rule_residual(pred.dos_true, pred.epdos_true, ptr))
     if tasks["dos"] and tasks["epdos"]:

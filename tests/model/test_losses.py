@@ -37,7 +37,9 @@ def test_compute_losses_weights_and_mid_terms(samples):
     out = model(batch)
     cfg = LossConfig.from_params({"lambda_mid": 0.5, "weights": {"gap": 0.05}})
     got = compute_losses(out, batch, cfg)
-    assert set(got) == {"total", "dos", "dos_mid", "epdos", "epdos_mid", "fermi", "gap"}
+    assert set(got) == {"total", "dos", "dos_mid", "epdos", "epdos_mid", "fermi", "gap", "dos_mae", "epdos_mae"}
+    assert torch.isclose(got["dos_mae"], (out["dos"] - batch.dos).abs().mean().detach())  # the data term alone
+    assert got["dos"] > got["dos_mae"]  # the PS term adds to it
     expected = (
         got["dos"] + 0.5 * got["dos_mid"] + got["epdos"] + 0.5 * got["epdos_mid"] + got["fermi"] + 0.05 * got["gap"]
     )

@@ -1,4 +1,7 @@
-"""The full 4-task cross-conditioned model can fit a tiny batch: the training loss falls by at least 90%."""
+"""The full 4-task cross-conditioned model can fit a tiny batch: its data terms fall by at least 90%.
+
+The data terms are each task's MAE (for spectra the MAE term of the spectral loss): the patch-wise structural
+term's gradient-based weights are recomputed every step, so the total loss is no fixed quantity to shrink."""
 
 import torch
 from model_testkit import tiny_config
@@ -16,10 +19,11 @@ def test_tiny_batch_overfits(samples):
     first = last = None
     for _ in range(120):
         opt.zero_grad()
-        loss = compute_losses(model(batch), batch, cfg)["total"]
-        loss.backward()
+        losses = compute_losses(model(batch), batch, cfg)
+        losses["total"].backward()
+        data = sum(losses[k] for k in ("dos_mae", "epdos_mae", "fermi", "gap"))
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        first = loss.item() if first is None else first
-        last = loss.item()
-    assert last <= 0.1 * first, f"loss fell only from {first:.4f} to {last:.4f}"
+        first = data.item() if first is None else first
+        last = data.item()
+    assert last <= 0.1 * first, f"data terms fell only from {first:.4f} to {last:.4f}"

@@ -69,13 +69,16 @@ def tiny_project(tmp_path_factory) -> tuple[Path, dict]:
 def test_repro_writes_every_metric_of_the_contract(tiny_project):
     project, _ = tiny_project
     params = yaml.safe_load((project / "params.yaml").read_text())
-    models = ["primary", *params["ablations"]]
+    models = ["primary", *params["ablations"], "baseline_mean", "baseline_composition_nn"]
+    models += [f"seeds/{s}" for s in params["seeds"]]
     for name in models:
         metrics = json.loads((project / "metrics" / f"{name}.json").read_text())
         missing = [k for k in CONTRACT_KEYS if _get(metrics, k) is _MISSING]
         assert not missing, f"{name}.json lacks {missing}"
         assert _get(metrics, "n_test") > 0
     assert (project / "models" / "primary" / "best.pt").is_file()
+    spread = json.loads((project / "metrics" / "seed_spread.json").read_text())
+    assert spread["n_runs"] == 1 + len(params["seeds"]) >= 3  # the default measures the seed spread
 
 
 @pytest.mark.slow

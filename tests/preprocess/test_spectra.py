@@ -81,7 +81,7 @@ def test_interpolate_is_the_pchip_curve_at_the_bin_centres():
     inside = np.abs(e) <= 10.5  # the reference on the window (the Gaussian's far tails underflow)
     np.testing.assert_allclose(values, PchipInterpolator(e[inside], gauss[inside])(G.centers), rtol=0, atol=1e-12)
     # the peak height: the Gaussian at the centre nearest its maximum (0.039 eV off), not the bin average
-    assert values.max() == pytest.approx(np.exp(-(G.de / 2) ** 2 / (2 * s * s)) / (s * np.sqrt(2 * np.pi)), rel=1e-4)
+    assert values.max() == pytest.approx(np.exp(-((G.de / 2) ** 2) / (2 * s * s)) / (s * np.sqrt(2 * np.pi)), rel=1e-4)
     assert values.max() > bin_average(e, gauss, 0.0, G).max()
     # states are conserved only up to the midpoint-rule error, here (dE^2/24) * f''-weighted: ~1e-3 of 1
     assert values.sum() * G.de == pytest.approx(1.0, abs=2e-3)

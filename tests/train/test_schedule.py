@@ -37,4 +37,4 @@ def test_a_run_shorter_than_the_warm_up_still_trains():
     cfg = resolve_train_config({"preset": "cpu", "epochs": 1})
     with pytest.warns(UserWarning, match="raise train.epochs"):
         lrs, _ = _lrs(cfg, steps_per_epoch=2)
-    assert lrs[0] == pytest.approx(4e-5, rel=1e-9) and lrs[1] > lrs[0]
+    assert lrs[0] == pytest.approx(cfg.max_lr / 25, rel=1e-9) and lrs[1] > lrs[0]

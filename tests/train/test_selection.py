@@ -29,6 +29,13 @@ def test_scores_use_the_right_quantities():
     assert selection_score(["fermi"], losses, wd) == 0.5
 
 
+def test_spectral_tasks_are_selected_on_their_mae_term_when_reported():
+    losses = {"dos": 1.0, "dos_mae": 0.25, "epdos": 2.0, "epdos_mae": 0.5, "fermi": 0.5, "gap": 4.0}
+    assert selection_score(["dos", "epdos", "fermi", "gap"], losses, {}) == 5.25  # 0.25 + 0.5 + 0.5 + 4.0
+    assert selection_score(["dos"], losses, {}) == 0.25
+    assert selection_score(["gap"], losses, {}) == 4.0
+
+
 def test_validation_wd_in_bins_on_original_units():
     class P:  # the Predictions fields validation_wd reads
         dos_true = np.zeros((2, 8))

@@ -118,9 +118,7 @@ def _has_seed_row(spread: dict | None) -> bool:
     return bool(spread) and spread.get("n_runs", 0) >= 2  # one run has no spread to show
 
 
-def table2(
-    metrics: dict[str, dict], baselines: dict[str, dict] | None = None, seed_spread: dict | None = None
-) -> str:
+def table2(metrics: dict[str, dict], baselines: dict[str, dict] | None = None, seed_spread: dict | None = None) -> str:
     """Our Table 2 beside the paper's; the best of ours per column in bold; missing models/tasks as '–'.
 
     Variant cells whose difference to the DOSForge row exceeds NOISE_FACTOR x the seed std of that
@@ -345,7 +343,7 @@ def build_report(
             "",
             "Two trivial predictors, fitted on the training split and scored on the same test split with the same "
             "metric contract, are the floor every model must clear: a model has learned something only where it "
-            "beats the best of them. They appear as rows labelled \"baseline\" in every table below.",
+            'beats the best of them. They appear as rows labelled "baseline" in every table below.',
             "",
         ]
         notes = baseline_notes or {}

@@ -147,9 +147,7 @@ class ComformerEdgeConv(nn.Module):
 class ICoMFormerEncoder(nn.Module):
     """Per-atom embeddings H (N_atoms, d) from a collated batch (`dosforge.model.batch.collate`)."""
 
-    def __init__(
-        self, d: int, layers: int, heads: int, rbf_bins: int, angle_bins: int, atom_features: str = "cgcnn"
-    ):
+    def __init__(self, d: int, layers: int, heads: int, rbf_bins: int, angle_bins: int, atom_features: str = "cgcnn"):
         super().__init__()
         if layers < 1:
             raise ValueError("the encoder needs at least one node layer")

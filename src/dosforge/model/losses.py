@@ -124,7 +124,8 @@ def spectral_loss(pred: torch.Tensor, true: torch.Tensor, cfg: LossConfig) -> to
 
 
 def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, normalizer=None) -> dict:
-    """{"total", each task's raw loss ("dos", "epdos", "fermi", "gap"), and "dos_mid"/"epdos_mid" when present}.
+    """{"total", each task's raw loss ("dos", "epdos", "fermi", "gap"), "dos_mae"/"epdos_mae" (the spectral losses'
+    MAE terms alone), and "dos_mid"/"epdos_mid" when present}.
 
     Raw task losses are unweighted, exclude the mid term (the trainer selects models on them) and are detached;
     only the total, sum_t w_t (L_t + lambda_mid L_t^mid), carries gradients. `normalizer` is accepted for the
@@ -144,6 +145,9 @@ def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, 
             target = target.clamp(-cfg.target_clip, cfg.target_clip)
         if task in ("dos", "epdos"):
             raw[task] = spectral_loss(out[task].float(), target, cfg)
+            # the data term alone: model selection reads it (the PS term's gradient-based weights change
+            # from batch to batch, so its value is no steady yardstick across epochs; docs/training.md)
+            raw[f"{task}_mae"] = (out[task].float() - target).abs().mean()
             merged = raw[task]
             if f"{task}_mid" in out:
                 raw[f"{task}_mid"] = spectral_loss(out[f"{task}_mid"].float(), target, cfg)
