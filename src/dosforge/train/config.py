@@ -65,7 +65,7 @@ PRESETS: dict[str, dict] = {
     # 840-material training split) and a 3x higher peak learning rate, which learns more in a short
     # schedule (measured: docs/training.md "cpu preset"). Sized so the embedded default's models train
     # on 2 cores in about the time budget of docs/training.md.
-    "cpu": {"epochs": 6, "batch_size": 16, "max_lr": 3e-3, "bf16": True},
+    "cpu": {"epochs": 10, "batch_size": 16, "max_lr": 3e-3, "bf16": True},
 }
 
 _KEYS = ["preset"] + [f.name for f in fields(TrainConfig) if f.name != "preset"]
