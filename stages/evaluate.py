@@ -94,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     spread = result.seed_spread or {}
     if spread.get("n_runs", 0) >= 2:
-        sd = {k: (spread.get(k) or {}).get("std") for k in ("dos.wd_bins", "epdos.wd_bins", "fermi.mae_ev")}
+        keys = ("dos.wd_bins", "epdos.wd_bins", "fermi.mae_ev", "gap.mae_ev")
+        sd = {k: (spread.get(k) or {}).get("std") for k in keys}
         print(
             f"seed spread of primary ({spread['n_runs']} runs, std): DOS WD {_f(sd['dos.wd_bins'])}  "
-            f"EPDOS WD {_f(sd['epdos.wd_bins'])}  E_F {_f(sd['fermi.mae_ev'])}  (metrics/seed_spread.json)"
+            f"EPDOS WD {_f(sd['epdos.wd_bins'])}  E_F {_f(sd['fermi.mae_ev'])}  E_g {_f(sd['gap.mae_ev'])}"
+            "  (metrics/seed_spread.json)"
         )
     gv = result.gap_validation
     print(

@@ -88,7 +88,7 @@ BASELINES = {
 }
 SPREAD_3 = {  # three runs of the primary model
     "n_runs": 3,
-    "dos.wd_bins": {"mean": 1.05, "std": 0.1, "n": 3},
+    "dos.wd_bins": {"mean": 1.05, "std": 0.08, "n": 3},
     "epdos.wd_bins": {"mean": 2.0, "std": 0.3, "n": 3},
     "fermi.mae_ev": {"mean": 0.2, "std": 0.01, "n": 3},
     "gap.mae_ev": {"mean": 0.1, "std": 0.2, "n": 3},
@@ -138,15 +138,15 @@ def test_ratio_to_the_best_baseline_per_target_marks_what_does_not_beat_it():
     assert _cells_of(text.split("## Models against the best baseline")[1], "tie")[0] == "1.000 ✗"
 
 
-def test_table2_marks_differences_to_dosforge_beyond_twice_the_seed_std():
+def test_table2_marks_differences_to_dosforge_beyond_two_sigma_of_a_difference():
     text = table2(METRICS, seed_spread=SPREAD_3)
-    # cross2 vs dosforge: DOS 1.25 - 1.0 = 0.25 > 2 x 0.1 (marked); EPDOS 2.5 - 2.0 = 0.5 <= 2 x 0.3 (not)
+    # cross2 vs dosforge: DOS 1.25 - 1.0 = 0.25 > 2.83 x 0.08 (marked); EPDOS 2.5 - 2.0 = 0.5 <= 2.83 x 0.3 (not)
     assert _row(text, "2-task", "Cross-cond.")[0::2][:2] == ["1.250§", "2.500"]
-    # Single: DOS 1.5 (marked), EPDOS 2.25 (not), E_F 0.3 vs 0.2 > 0.02 (marked), E_g 0.4 vs 0.1 < 0.4 (not)
+    # Single: DOS 1.5 (marked), EPDOS 2.25 (not), E_F 0.3 vs 0.2 > 0.028 (marked), E_g 0.4 vs 0.1 < 0.57 (not)
     assert _row(text, "1-task", "Single")[0::2] == ["1.500§", "2.250", "0.300§", "0.400", "0.900§"]
     assert "§" not in "".join(_row(text, "4-task", "DOSForge"))  # the reference row itself
     report = build_report(METRICS, None, {"source": "mp"}, list(CONTRACT_KEYS), seed_spread=SPREAD_3)
-    assert "exceeds 2 × the seed-to-seed standard deviation" in report and "No noise estimate" not in report
+    assert "exceeds 2√2 ≈ 2.83 × the seed-to-seed standard deviation" in report and "No noise estimate" not in report
 
 
 def test_with_fewer_than_three_runs_nothing_is_marked_and_the_report_says_why():
@@ -165,9 +165,9 @@ def test_seed_mean_and_std_row_in_the_tables():
         baselines=BASELINES,
     )  # fmt: skip
     cells = _row(table2(metrics, seed_spread=SPREAD_3), "4-task", "primary, 3 seeds: mean ± std")
-    assert cells[0::2] == ["1.050 ± 0.100", "2.000 ± 0.300", "0.200 ± 0.010", "0.100 ± 0.200", "0.100 ± 0.200"]
+    assert cells[0::2] == ["1.050 ± 0.080", "2.000 ± 0.300", "0.200 ± 0.010", "0.100 ± 0.200", "0.100 ± 0.200"]
     table1 = report.split("## DOS prediction")[1].split("##")[0]
-    assert _cells_of(table1, "primary, 3 seeds: mean ± std (ours)")[3] == "1.050 ± 0.100"
+    assert _cells_of(table1, "primary, 3 seeds: mean ± std (ours)")[3] == "1.050 ± 0.080"
     assert "primary, 3 seeds: mean ± std" in report.split("## Every metric of every model")[1].splitlines()[2]
     floor = report.split("## Models against the best baseline")[1].split("##")[0]
     assert _cells_of(floor, "primary, 3 seeds: mean")[0] == "0.656"  # 1.05 / 1.6

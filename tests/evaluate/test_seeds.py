@@ -7,6 +7,7 @@ import pytest
 
 from dosforge.config import ConfigError
 from dosforge.evaluate.seeds import (
+    NOISE_FACTOR,
     exceeds_noise,
     noise_std,
     seed_list,
@@ -50,11 +51,12 @@ def test_noise_std_needs_three_runs_with_a_value():
 
 
 def test_differences_beyond_twice_the_std_exceed_the_noise():
-    assert exceeds_noise(14.1, 10.0, 2.0)
-    assert not exceeds_noise(14.0, 10.0, 2.0)  # exactly 2 sigma is not beyond it
-    assert exceeds_noise(5.9, 10.0, 2.0)  # either direction
-    assert not exceeds_noise(None, 10.0, 2.0) and not exceeds_noise(14.1, None, 2.0)
-    assert not exceeds_noise(14.1, 10.0, None)
+    assert NOISE_FACTOR == pytest.approx(2 * np.sqrt(2))  # 2 std of the difference of two single runs
+    assert exceeds_noise(15.7, 10.0, 2.0)  # 5.7 > 5.66
+    assert not exceeds_noise(15.6, 10.0, 2.0)  # 5.6 is within 2 sqrt(2) x 2
+    assert exceeds_noise(4.3, 10.0, 2.0)  # either direction
+    assert not exceeds_noise(None, 10.0, 2.0) and not exceeds_noise(15.7, None, 2.0)
+    assert not exceeds_noise(15.7, 10.0, None)
 
 
 def test_seed_list_validation():

@@ -49,7 +49,9 @@ def test_rescale_to_total_on_constructed_spectra():
     assert (summed[3:] == 0).all()  # bins whose element sum is 0 keep their zeros (no share to scale)
     assert element_sum_residual(epdos, dos) == pytest.approx((2 + 0.5 + 0.4 + 3 + 0.5) / 6.5)
     assert element_sum_residual(out, dos) == pytest.approx(3.5 / 6.5)  # exactly the zero-sum bins remain
-    assert np.isnan(element_sum_residual(epdos, np.zeros(5)))
+    assert element_sum_residual(epdos, np.zeros(5)) == 1.0  # no total but element states: a full violation
+    assert element_sum_residual({k: np.zeros(5) for k in epdos}, np.zeros(5)) == 0.0  # nothing at all: holds
+    assert np.isnan(element_sum_residual({}, dos))
 
 
 def test_outputs_are_never_negative(shifted, gan, silicon):

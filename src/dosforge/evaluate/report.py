@@ -270,9 +270,11 @@ def noise_statement(seed_spread: dict | None) -> str:
             "params.yaml and run `dvc repro`."
         )
     return (
-        f"{NOISE_MARK}: the difference to the DOSForge row exceeds {NOISE_FACTOR:g} × the seed-to-seed standard "
-        f"deviation of that metric (sample std, ddof = 1, over {runs} runs of the primary model with different seeds; "
-        "see 'Seed spread'). Unmarked differences are within the noise of a retrained model."
+        f"{NOISE_MARK}: the difference to the DOSForge row exceeds 2√2 ≈ {NOISE_FACTOR:.2f} × the seed-to-seed "
+        f"standard deviation of that metric (sample std, ddof = 1, over {runs} runs of the primary model with "
+        "different seeds; see 'Seed spread'): two standard deviations of the difference between two single runs. "
+        "Unmarked differences are within the noise of a retrained model; with so few runs the std is itself rough, "
+        "so read the marks as a screen, not a significance test."
     )
 
 

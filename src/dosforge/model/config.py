@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass, field
 
 from dosforge.config import ConfigError, choice, known_keys, subset
 from dosforge.grid import EnergyGrid
+from dosforge.model.features import ATOM_FEATURES
 
 TASKS = ("dos", "epdos", "fermi", "gap")
 COUPLINGS = ("parallel", "epdos_to_dos", "dos_to_epdos", "cross")
 GAP_HEADS = ("extract", "mlp", "pool")
 SIZES = ("small", "paper")
-ATOM_FEATURES = ("cgcnn", "pymatgen")  # dosforge.model.features.element_feature_table kinds
 
 ENCODER_PRESETS = {
     # Published iComFormer (Yan et al. 2024): node/edge/triplet features 256, 4 conv layers, 1 head.
@@ -117,5 +117,4 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         d["tasks"] = tuple(d.get("tasks", TASKS))
-        d.setdefault("atom_features", "pymatgen")  # checkpoints written before the key existed used this table
         return cls(**d)

@@ -4,9 +4,9 @@ Atom features (`element_feature_table(kind)`), looked up by Z and fed through a 
 published iComFormer does; the table is a registered buffer of the encoder, so a checkpoint carries it.
 - `cgcnn`: the published iComFormer's input, CGCNN's 92-d one-hot element descriptors (Xie & Grossman
   2018; iComFormer reads them through jarvis-tools), vendored from the matminer wheel with provenance
-  and licences in `dosforge/data/cgcnn/` (no matminer or jarvis dependency).
+  and licences in `dosforge/data/cgcnn/` (no matminer or jarvis dependency); the default (`model.atom_features`).
 - `pymatgen`: our own table from pymatgen element data (standardised continuous properties plus a
-  one-hot of the block), the choice of the `small` CPU preset.
+  one-hot of the block), the first version's input, kept as an option.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from torch import nn
 from dosforge.config import choice
 
 MAX_Z = 103
-ATOM_FEATURES = ("pymatgen", "cgcnn")  # kinds of element_feature_table
+ATOM_FEATURES = ("cgcnn", "pymatgen")  # kinds of element_feature_table; the first is the default
 CGCNN_TABLE = Path(__file__).resolve().parents[1] / "data" / "cgcnn" / "cgcnn_atom_features.json"
 CGCNN_DIM = 92
 _BLOCKS = ("s", "p", "d", "f")
 
 
-def element_feature_table(kind: str = "pymatgen") -> np.ndarray:
+def element_feature_table(kind: str = "cgcnn") -> np.ndarray:
     """float32 (MAX_Z + 1, F): row Z holds element Z's features; row 0 is unused (zeros).
 
     `kind` is one of ATOM_FEATURES (an unknown one is a ConfigError listing them):

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from dosforge.metrics import sum_rule_residual
+
 
 def element_sum_residual(epdos: dict[str, np.ndarray], dos: np.ndarray) -> float:
-    """sum_bins |sum_el epdos - dos| / sum_bins dos: the same measure preprocess records for the truth
-    (`epdos_residual`); NaN when the total DOS is 0 over the whole window."""
-    total = float(np.sum(dos))
-    if not epdos or not total > 0:
+    """sum_bins |sum_el epdos - dos| / sum_bins dos of one structure: the measure evaluate reports as
+    `consistency.sum_rule` (`dosforge.metrics.sum_rule_residual`, which also defines the all-zero DOS
+    case); NaN when there are no element rows."""
+    if not epdos:
         return float("nan")
     rows = np.stack([np.asarray(v, dtype=np.float64) for v in epdos.values()])
-    return float(np.abs(rows.sum(0) - dos).sum() / total)
+    dos = np.asarray(dos, dtype=np.float64)[None]
+    return float(sum_rule_residual(dos, rows, np.array([0, len(rows)]))[0])
 
 
 def rescale_to_total(epdos: dict[str, np.ndarray], dos: np.ndarray) -> dict[str, np.ndarray]:

@@ -94,6 +94,9 @@ def save_best(path, *, model, meta: dict) -> None:
     _save(state, Path(path))
 
 
+LEGACY_ENCODER_KEYS = ("encoder.edge_update.lemb.", "encoder.edge_update.lin_len.")  # before issue 9
+
+
 def load_checkpoint(path) -> dict:
     """Read `best.pt` (or a model directory holding one) as a dict of plain values and tensors."""
     path = Path(path)
@@ -111,6 +114,12 @@ def load_model(path, device: str = "cpu"):
     from dosforge.normalize import Normalizer
 
     state = load_checkpoint(path)
+    if any(k.startswith(LEGACY_ENCODER_KEYS) for k in state["model_state"]):
+        raise ValueError(
+            f"{path} was trained before issue 9 changed the encoder (its edge update carries a lattice embedding "
+            "that the published iComFormer never uses, now removed; docs/model.md): retrain it with this version "
+            "(`dvc repro`), or load it with the DOSForge version that wrote it"
+        )
     config = ModelConfig.from_dict(state["model_config"])
     model = DOSForge(config)
     model.load_state_dict(state["model_state"])

@@ -61,10 +61,9 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     # Appendix B (paper section 4 / "Optimization"): every number below is the paper's.
     "paper": {"epochs": 300, "batch_size": 64, "bf16": True},
-    # Same optimiser and schedule shape; fewer epochs, smaller batches (more steps per epoch on an
-    # 840-material training split) and a 3x higher peak learning rate, which learns more in a short
-    # schedule (measured: docs/training.md "cpu preset"). Sized so the embedded default's models train
-    # on 2 cores in about the time budget of docs/training.md.
+    # Same optimiser and schedule shape; fewer epochs, smaller batches (more steps per epoch on the
+    # 1,672-material training split) and a 3x higher peak learning rate, which learns more in a short
+    # schedule (measured: docs/training.md "How the cpu preset was chosen").
     "cpu": {"epochs": 10, "batch_size": 16, "max_lr": 3e-3, "bf16": True},
 }
 
