@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
+from train_testkit import PARAMS
 
 from dosforge.config import ConfigError
 from dosforge.io import read_json
@@ -14,22 +15,6 @@ from dosforge.train import load_model, predict_split
 from dosforge.train.checkpoint import load_last
 from dosforge.train.run import run_training
 from dosforge.train.tracking import Tracker
-
-PARAMS = {
-    "seed": 3,
-    "grid": {"emin": -10.0, "emax": 10.0, "bins": 256},
-    "model": {
-        "tasks": ["dos", "epdos", "fermi", "gap"],
-        "coupling": "cross",
-        "gap_head": "extract",
-        "size": "small",
-        "encoder": {"d": 16, "layers": 1, "rbf_bins": 8, "angle_bins": 8},
-        "decoder": {"heads": 2, "head_dim": 8, "l1": 1, "l2": 1},
-    },
-    "train": {"preset": "cpu", "epochs": 3, "batch_size": 4, "eval_batch_size": 8},
-    "loss": {},
-    "ablations": {"cross2": {"tasks": ["dos", "epdos"], "coupling": "cross", "gap_head": "extract"}},
-}
 
 
 class Killed(KeyboardInterrupt):
