@@ -184,12 +184,12 @@ def evaluate_models(
     result.groups = {"strategy": (split_groups or {}).get("strategy", "point_group"), "models": {}}
     if groups_of:
         for name, pred in group_preds.items():
-            tasks = None
+            tasks = TASKS  # the trivial baselines predict every task
             if not isinstance(pred, Predictions):
                 tasks = Predictions.load_attrs(pred).get("tasks")
                 tasks = tasks.split(",") if isinstance(tasks, str) else None
                 pred = Predictions.load(pred)
-            result.groups["models"][name] = group_metrics(pred, groups_of, grid, tasks or TASKS)
+            result.groups["models"][name] = group_metrics(pred, groups_of, grid, tasks)
     write_json(metrics_dir / "groups.json", result.groups)
     seed_runs = _evaluate_seeds(result, seed_dirs, primary_seed, grid, metrics_dir, log_mlflow)
     if ground_truth is not None:
