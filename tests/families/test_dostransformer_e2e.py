@@ -66,3 +66,19 @@ def test_unknown_keys_and_presets_are_errors():
     cfg, graph = resolve_config({"preset": "paper"})
     assert (cfg.d, cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.patience, cfg.epochs) == (256, 1e-4, 1e-2, 8, 50, 1000)
     assert graph == {"radius": 8.0, "max_neighbors": 12, "gaussian_step": 0.2}
+
+
+def test_stage_script_names_an_unknown_baseline(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    import yaml
+
+    spec = importlib.util.spec_from_file_location(
+        "baseline_stage", Path(__file__).parents[2] / "stages" / "baseline.py"
+    )
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    assert stage.main(["nope", "--params", str(tmp_path / "params.yaml"), "--no-mlflow"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -127,9 +127,11 @@ def train_dostransformer(
     meta: dict,
     tracker=None,
     log=print,
+    val_wd=None,
 ) -> tuple[DOSTransformer, dict, list[dict]]:
     """Train on samples/targets["train"], select on ["val"]; write best.pt into out_dir. Returns (best model,
-    summary, history)."""
+    summary, history). `val_wd(pred_normalised) -> float`, when given, adds the validation WD to the history (a
+    diagnostic; selection stays on the validation RMSE)."""
     torch.manual_seed(seed)
     device = _device(cfg.device)
     if device.type == "cpu":
@@ -174,6 +176,8 @@ def train_dostransformer(
         row = {"epoch": epoch + 1, "train_loss": loss_sum["total"] / n_train, "val_loss": v,
                **{f"train_{k}": s / n_train for k, s in loss_sum.items() if k != "total"},
                "lr": opt.param_groups[0]["lr"], "epoch_seconds": train_s}  # fmt: skip
+        if val_wd is not None:
+            row["val_wd_bins"] = float(val_wd(pred))
         history.append(row)
         improved = v < best
         if improved:
@@ -181,7 +185,8 @@ def train_dostransformer(
             save_best(out_dir / "best.pt", model, {**meta, "epoch": epoch, "score": v, "train": asdict(cfg)})
         else:
             since += 1
-        log(f"dostransformer epoch {epoch + 1}/{cfg.epochs} train {row['train_loss']:.4f} val RMSE {v:.4f}"
+        wd = f" val WD {row['val_wd_bins']:.3f}" if "val_wd_bins" in row else ""
+        log(f"dostransformer epoch {epoch + 1}/{cfg.epochs} train {row['train_loss']:.4f} val RMSE {v:.4f}{wd}"
             f"{' *' if improved else ''} ({train_s:.1f} s)")  # fmt: skip
         if tracker is not None:
             tracker.log_metrics({k: val for k, val in row.items() if k != "epoch"}, step=epoch + 1)
@@ -280,10 +285,17 @@ def run_baseline(params: dict, name: str, *, processed_dir, split_dir, out_dir, 
                                            "synthetic_labels": str(synthetic).lower()})  # fmt: skip
         write_json(out_dir / "mlflow_run.json", tracker.info())
         tracker.log_params({"family": FAMILY, "train": asdict(cfg), "graph": graph, "seed": seed})
+    val_true = processed.dos[rows["val"]]
+
+    def val_wd(pred_normalised):
+        from dosforge.metrics import wasserstein_bins
+
+        return wasserstein_bins(np.asarray(normalizer.denorm_dos(pred_normalised)), val_true).mean()
+
     status = "FAILED"
     try:
         model, summary, history = train_dostransformer(
-            cfg, samples, targets, seed=seed, out_dir=out_dir, meta=meta, tracker=tracker, log=log
+            cfg, samples, targets, seed=seed, out_dir=out_dir, meta=meta, tracker=tracker, log=log, val_wd=val_wd
         )
         write_json(out_dir / "history.json", history)
         device = next(model.parameters()).device
