@@ -62,7 +62,7 @@ PRESETS = {
     "paper": {"d": 256, "ffn_mult": 4, "lr": 1e-4, "weight_decay": 1e-2, "batch_size": 8, "epochs": 1000,
               "patience": 50, "schedule": "constant"},
     # the embedded default on a 2-core CPU in minutes (docs/dostransformer.md "The cpu preset")
-    "cpu": {"d": 32, "ffn_mult": 4, "lr": 2e-3, "weight_decay": 1e-2, "batch_size": 16, "epochs": 16,
+    "cpu": {"d": 32, "ffn_mult": 4, "lr": 3e-3, "weight_decay": 1e-2, "batch_size": 16, "epochs": 24,
             "patience": 50, "schedule": "cosine"},
 }  # fmt: skip
 SECTION_KEYS = ("family", "preset", "graph", *(f.name for f in fields(DTTrainConfig) if f.name != "preset"))
