@@ -94,3 +94,50 @@ def test_losses_float32_under_bf16_autocast(samples):
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     losses["total"].backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_wd_loss_is_the_metric_over_the_window():
+    """The Wasserstein term equals dosforge.metrics.wasserstein_bins / T, so it is 0 on a perfect prediction and
+    grows linearly with how far a peak is misplaced."""
+    import numpy as np
+
+    from dosforge.metrics import wasserstein_bins
+    from dosforge.model.losses import wd_loss
+
+    t = 256
+    true = torch.zeros(2, t)
+    true[0, 100], true[1, 40:60] = 3.0, 1.0
+    for shift in (0, 4, 16):
+        pred = torch.roll(true, shift, dims=-1)
+        expected = wasserstein_bins(pred.numpy(), true.numpy()).mean() / t
+        assert float(wd_loss(pred, true)) == pytest.approx(expected, abs=1e-5)
+        assert float(wd_loss(pred, true)) == pytest.approx(shift / t, abs=1e-5)
+    noisy = torch.tensor(np.random.default_rng(0).normal(size=(2, t)), dtype=torch.float32, requires_grad=True)
+    wd_loss(noisy, true).backward()  # negative bins count as empty, and the gradient stays finite
+    assert torch.isfinite(noisy.grad).all()
+
+
+def test_wd_term_denormalises_with_the_normaliser(samples):
+    from dosforge.normalize import Normalizer
+
+    model = DOSForge(tiny_config(coupling="cross", gap_head="pool"))
+    raw = collate(samples)
+    stats = {
+        "dos": {"clip": 1e9, "mean": 0.5, "std": 2.0},
+        "epdos": {},
+        "epdos_default": {"clip": 1e9, "mean": 0.1, "std": 0.5},
+        "fermi": {"mean": 0.0, "std": 1.0},
+        "gap": {"mean": 0.0, "std": 1.0},
+    }
+    normalizer = Normalizer(stats)
+    batch = collate(samples, normalizer)
+    out = model(batch)
+    with pytest.raises(ValueError, match="lambda_wd needs the normaliser"):
+        compute_losses(out, batch, {"lambda_wd": 1.0})
+    base = compute_losses(out, batch, {"lambda_wd": 0.0}, normalizer)
+    with_wd = compute_losses(out, batch, {"lambda_wd": 2.0}, normalizer)
+    from dosforge.model.losses import wd_loss
+
+    expected = 2.0 * wd_loss(normalizer.denorm_dos(out["dos"]), raw.dos)
+    assert torch.isclose(with_wd["dos"] - base["dos"], expected.detach(), rtol=1e-4)
+    assert with_wd["epdos"] > base["epdos"]

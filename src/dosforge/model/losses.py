@@ -24,6 +24,7 @@ PS loss, our reading of Kudrat et al. (2025) and their reference code:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 from dosforge.config import ConfigError, known_keys
 
-LOSS_KEYS = ("lambda_ps", "lambda_mid", "weights", "gap_k", "ps_max_patch", "target_clip")
+LOSS_KEYS = ("lambda_ps", "lambda_mid", "lambda_wd", "weights", "gap_k", "ps_max_patch", "target_clip")
 TASK_WEIGHTS = {"dos": 1.0, "epdos": 1.0, "fermi": 1.0, "gap": 0.05}
 EPS = 1e-5  # as in the PS reference
 MAX_PS_WEIGHT = 10.0
@@ -41,6 +42,7 @@ MAX_PS_WEIGHT = 10.0
 class LossConfig:
     lambda_ps: float = 0.2
     lambda_mid: float = 0.5
+    lambda_wd: float = 0.0  # Wasserstein term on the denormalised spectra (departure, docs/model.md)
     weights: dict = field(default_factory=lambda: dict(TASK_WEIGHTS))
     gap_k: float = 10.0  # read by ModelConfig (Algorithm 1 lives in the model); kept here as params has it
     ps_max_patch: int = 24  # the reference run script's --patch_len_threshold default (Kudrat et al. 2025)
@@ -53,7 +55,7 @@ class LossConfig:
         weights = dict(TASK_WEIGHTS)
         weights.update(known_keys(dict(section.pop("weights", None) or {}), TASK_WEIGHTS, "loss.weights"))
         cfg = cls(weights=weights, **section)
-        bad = [k for k in ("lambda_ps", "lambda_mid", "gap_k", "ps_max_patch") if getattr(cfg, k) < 0]
+        bad = [k for k in ("lambda_ps", "lambda_mid", "lambda_wd", "gap_k", "ps_max_patch") if getattr(cfg, k) < 0]
         bad += [f"weights.{t}" for t, w in cfg.weights.items() if w < 0]
         if bad:
             raise ConfigError(f"loss: {', '.join(bad)} must be non-negative")
@@ -118,9 +120,39 @@ def ps_loss(pred: torch.Tensor, true: torch.Tensor, max_patch: int = 24) -> torc
     return alpha * corr + beta * var + gamma * mean
 
 
-def spectral_loss(pred: torch.Tensor, true: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
-    mae = (pred - true).abs().mean()
-    return mae + cfg.lambda_ps * ps_loss(pred, true, cfg.ps_max_patch) if cfg.lambda_ps else mae
+def wd_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Mean 1-D Wasserstein-1 distance of (S, T) spectra in physical units, as a fraction of the window.
+
+    The metric of `dosforge.metrics.wasserstein_bins` / T, made differentiable: negative values count as 0
+    (MAE still pulls them up), each spectrum is scaled to unit sum, and the CDFs are compared bin by bin.
+    """
+    if pred.shape[0] == 0:
+        return pred.sum() * 0.0
+    p, t = pred.clamp(min=0.0) + 1e-8, true.clamp(min=0.0) + 1e-8
+    p_cdf = torch.cumsum(p / p.sum(-1, keepdim=True), -1)
+    t_cdf = torch.cumsum(t / t.sum(-1, keepdim=True), -1)
+    return (p_cdf - t_cdf).abs().mean()
+
+
+def spectral_loss(
+    pred: torch.Tensor, true: torch.Tensor, cfg: LossConfig, denorm: Callable | None = None
+) -> torch.Tensor:
+    loss = (pred - true).abs().mean()
+    if cfg.lambda_ps:
+        loss = loss + cfg.lambda_ps * ps_loss(pred, true, cfg.ps_max_patch)
+    if cfg.lambda_wd:
+        if denorm is None:
+            raise ValueError("loss.lambda_wd needs the normaliser: pass it to compute_losses")
+        loss = loss + cfg.lambda_wd * wd_loss(denorm(pred), denorm(true))
+    return loss
+
+
+def _denormaliser(task: str, batch, normalizer) -> Callable | None:
+    if normalizer is None:
+        return None
+    if task == "dos":
+        return normalizer.denorm_dos
+    return lambda x: normalizer.denorm_epdos(x, batch.group_z)
 
 
 def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, normalizer=None) -> dict:
@@ -129,7 +161,8 @@ def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, 
 
     Raw task losses are unweighted, exclude the mid term (the trainer selects models on them) and are detached;
     only the total, sum_t w_t (L_t + lambda_mid L_t^mid), carries gradients. `normalizer` is accepted for the
-    architecture contract; targets in `batch` are already normalised by `collate`.
+    architecture contract and denormalises the spectra for the `lambda_wd` term; targets in `batch` are already
+    normalised by `collate`.
     """
     cfg = loss_cfg if isinstance(loss_cfg, LossConfig) else LossConfig.from_params(loss_cfg)
     raw: dict[str, torch.Tensor] = {}
@@ -144,13 +177,14 @@ def compute_losses(out: dict, batch, loss_cfg: LossConfig | dict | None = None, 
         if cfg.target_clip is not None:
             target = target.clamp(-cfg.target_clip, cfg.target_clip)
         if task in ("dos", "epdos"):
-            raw[task] = spectral_loss(out[task].float(), target, cfg)
+            denorm = _denormaliser(task, batch, normalizer) if cfg.lambda_wd else None
+            raw[task] = spectral_loss(out[task].float(), target, cfg, denorm)
             # the data term alone: model selection reads it (the PS term's gradient-based weights change
             # from batch to batch, so its value is no steady yardstick across epochs; docs/training.md)
             raw[f"{task}_mae"] = (out[task].float() - target).abs().mean()
             merged = raw[task]
             if f"{task}_mid" in out:
-                raw[f"{task}_mid"] = spectral_loss(out[f"{task}_mid"].float(), target, cfg)
+                raw[f"{task}_mid"] = spectral_loss(out[f"{task}_mid"].float(), target, cfg, denorm)
                 merged = merged + cfg.lambda_mid * raw[f"{task}_mid"]
         else:
             raw[task] = (out[task].float() - target).abs().mean()
