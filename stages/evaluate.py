@@ -37,6 +37,11 @@ def model_dirs(params: dict, models_root: Path) -> dict[str, Path]:
     return dirs
 
 
+def hosted_dirs(params: dict, models_root: Path) -> dict[str, Path]:
+    """Published models trained as baselines (params `baselines`, stages baseline@<name>)."""
+    return {name: models_root / "baselines" / name for name in params.get("baselines") or {}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
@@ -61,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         if not split_file.is_file():
             raise FileNotFoundError(f"{split_file} not found: run `dvc repro split` first")
         data = load_processed(args.processed)  # ground truth of every material, for the appendix A.4 check
-        baselines = run_baselines(data, read_json(split_file), baseline_config)
+        split = read_json(split_file)
+        baselines = run_baselines(data, split, baseline_config)
         source = data.manifest.get("source", sorted(set(data.source)))
         synthetic = bool(data.manifest.get("synthetic", False)) or bool(data.synthetic.any())
         result = evaluate_models(
@@ -80,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             baselines=baselines,
             seed_dirs=seed_dirs,
             primary_seed=params.get("seed"),
+            hosted_dirs=hosted_dirs(params, Path(args.models)),
+            split_groups={"strategy": split.get("strategy", "point_group"), "groups": split.get("groups") or {}},
         )
     except (ConfigError, ShardError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
-    lines = {**result.baselines, **result.metrics}  # the floor first
+    lines = {**result.baselines, **result.metrics, **result.hosted}  # the floor first
     width = max([16, *map(len, lines)])
     for name, m in lines.items():
         print(

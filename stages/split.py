@@ -17,9 +17,9 @@ from dosforge.config import ConfigError, known_keys, load_params  # noqa: E402
 from dosforge.io import write_json  # noqa: E402
 from dosforge.normalize import Normalizer  # noqa: E402
 from dosforge.shards import ShardError, load_processed  # noqa: E402
-from dosforge.split import stratified_split  # noqa: E402
+from dosforge.split import make_split  # noqa: E402
 
-SPLIT_KEYS = ("fractions", "min_group_size", "clip_percentile")
+SPLIT_KEYS = ("strategy", "fractions", "min_group_size", "clip_percentile")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         cfg = known_keys(dict(params.get("split") or {}), SPLIT_KEYS, "split")
         data = load_processed(args.processed)
-        split = stratified_split(
-            data.ids,
-            data.point_group,
+        split = make_split(
+            str(cfg.get("strategy", "point_group")),
+            data,
             fractions=tuple(cfg.get("fractions", (0.7, 0.15, 0.15))),
             seed=int(params.get("seed", 42)),
             min_group_size=int(cfg.get("min_group_size", 7)),
@@ -47,11 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "split.json", split)
     normalizer.to_json(out / "normalization.json")
     rep = split["report"]
-    print(
-        f"split: train {rep['counts']['train']} / val {rep['counts']['val']} / test {rep['counts']['test']} "
-        f"over {rep['n_point_groups']} point groups"
-    )
-    if rep["rare_groups"]:
+    counts = f"split: train {rep['counts']['train']} / val {rep['counts']['val']} / test {rep['counts']['test']}"
+    strategy = split.get("strategy", "point_group")
+    if strategy == "point_group":
+        print(f"{counts} over {rep['n_point_groups']} point groups")
+    else:
+        print(f"{counts} ({strategy}; {rep['n_dropped']} dropped: {rep['dropped'] or 'none'})")
+        for group, g in (rep.get("per_group") or {}).items():
+            print(
+                f"  {group:13s} {g['n']:5d}  {g['role']}"
+                + (f" (val {g['val']}, test {g['test']})" if g["role"] == "held_out" else "")
+            )
+    if rep.get("rare_groups"):
         print(f"  pooled into one stratum (fewer than {rep['min_group_size']} materials): {rep['rare_groups']}")
     return 0
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dosforge.evaluate.gap_validation import validate_gap_extraction
+from dosforge.evaluate.groups import group_metrics
 from dosforge.evaluate.history import load_history, write_curve_csv
 from dosforge.evaluate.plots import (
     APPENDIX_C_PERCENTILES,
@@ -57,6 +58,8 @@ class EvaluationResult:
     baselines: dict[str, dict] = field(default_factory=dict)  # "baseline_<name>" -> metric dict, as written
     seeds: dict[int, dict] = field(default_factory=dict)  # extra seed of the primary model -> metric dict
     seed_spread: dict | None = None  # as written to seed_spread.json
+    hosted: dict[str, dict] = field(default_factory=dict)  # hosted published model (baselines:) -> metric dict
+    groups: dict | None = None  # as written to groups.json: per held-out group metrics of every model
 
 
 def check_model_dirs(model_dirs: dict[str, Path]) -> None:
@@ -99,6 +102,8 @@ def evaluate_models(
     baselines: dict | None = None,
     seed_dirs: dict[int, str | Path] | None = None,
     primary_seed: int | None = None,
+    hosted_dirs: dict[str, str | Path] | None = None,
+    split_groups: dict | None = None,
 ) -> EvaluationResult:
     """Evaluate every model in `model_dirs` (name -> directory) and write all outputs.
 
@@ -111,6 +116,8 @@ def evaluate_models(
     model or a seed is evaluated.
     """
     model_dirs = {name: Path(d) for name, d in model_dirs.items()}
+    hosted_dirs = {name: Path(d) for name, d in (hosted_dirs or {}).items()}
+    check_model_dirs(hosted_dirs)
     seed_dirs = {int(s): Path(d) for s, d in (seed_dirs or {}).items()}
     check_model_dirs(model_dirs)
     check_seed_dirs(seed_dirs)
@@ -153,6 +160,37 @@ def evaluate_models(
         if log_mlflow:
             artifacts = [metrics_dir / f"{name}.json", *result.figures[name]]
             result.logged_to_mlflow[name] = log_test_metrics(d / RUN_FILE, metrics, artifacts)
+    group_preds = {f"baseline_{n}": b.predictions for n, b in (baselines or {}).items()}
+    for name, d in {**model_dirs, **hosted_dirs}.items():
+        if name in hosted_dirs:
+            pred, metrics = _score(name, d / PREDICTIONS, grid)
+            write_json(metrics_dir / f"{name}.json", metrics)
+            result.hosted[name] = metrics
+            rows = load_history(d / HISTORY)
+            write_curve_csv(rows, plots_dir / "curves" / f"{name}.csv")
+            figures = [
+                plot_percentile_panels(
+                    pred, grid, plots_dir / "spectra" / f"{name}.png", percentiles, panel_columns, dpi, model_name=name
+                ),
+                plot_parity(pred, grid, plots_dir / "parity" / f"{name}.png", dpi, model_name=name),
+                plot_learning_curves(rows, plots_dir / "learning_curves" / f"{name}.png", dpi, model_name=name),
+            ]
+            result.figures[name] = [p for p in figures if p is not None]
+            if log_mlflow:
+                artifacts = [metrics_dir / f"{name}.json", *result.figures[name]]
+                result.logged_to_mlflow[name] = log_test_metrics(d / RUN_FILE, metrics, artifacts)
+        group_preds[name] = d / PREDICTIONS
+    groups_of = (split_groups or {}).get("groups") or {}
+    result.groups = {"strategy": (split_groups or {}).get("strategy", "point_group"), "models": {}}
+    if groups_of:
+        for name, pred in group_preds.items():
+            tasks = TASKS  # the trivial baselines predict every task
+            if not isinstance(pred, Predictions):
+                tasks = Predictions.load_attrs(pred).get("tasks")
+                tasks = tasks.split(",") if isinstance(tasks, str) else None
+                pred = Predictions.load(pred)
+            result.groups["models"][name] = group_metrics(pred, groups_of, grid, tasks)
+    write_json(metrics_dir / "groups.json", result.groups)
     seed_runs = _evaluate_seeds(result, seed_dirs, primary_seed, grid, metrics_dir, log_mlflow)
     if ground_truth is not None:
         gv = validate_gap_extraction(ground_truth["dos"], ground_truth["gap"], ground_truth["is_metal"], grid, gap_k)
@@ -171,6 +209,8 @@ def evaluate_models(
         baseline_notes=notes,
         seed_spread=result.seed_spread,
         seed_runs=seed_runs,
+        hosted=result.hosted,
+        groups=result.groups,
     )
     write_text(report_path, report)
     return result

@@ -35,7 +35,7 @@ def load_model(path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> Pr
         hint = " (train the primary model first: `dvc repro train`)" if path == Path(DEFAULT_CHECKPOINT) else ""
         raise CheckpointError(f"checkpoint not found: {path}{hint}")
     try:
-        from dosforge.train.checkpoint import load_model as load_checkpoint
+        from dosforge.families import load_model as load_checkpoint  # any model family (the checkpoint names it)
 
         model, normalizer, meta = load_checkpoint(path, device="cpu")
         info = dataclasses.replace(CheckpointInfo.from_meta(meta, str(path)), sha256=_sha256(path))

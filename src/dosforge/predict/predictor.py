@@ -53,6 +53,8 @@ class CheckpointInfo:
     # what a bin of the training spectra held (`preprocess.resample`); checkpoints written before the
     # option existed were trained on bin averages, the only behaviour then
     resample: str = "average"
+    family: str = "dosforge"  # the model family the checkpoint names (dosforge.families)
+    family_graph: dict | None = None  # graph parameters of a non-DOSForge family (e.g. DOSTransformer's 8 Å / 12 NN)
 
     @classmethod
     def from_meta(cls, meta: dict, path: str = "") -> CheckpointInfo:
@@ -75,6 +77,8 @@ class CheckpointInfo:
             data_source=str(meta.get("source", meta.get("data_source", "unknown"))),
             synthetic=bool(meta.get("synthetic", True)),
             resample=str(meta.get("resample", "average")),
+            family=str(meta.get("model_family", "dosforge")),
+            family_graph=dict(graph) if meta.get("model_family", "dosforge") != "dosforge" else None,
         )
 
     def as_dict(self) -> dict:
@@ -87,7 +91,8 @@ class CheckpointInfo:
             "elements_seen_in_training": [Element.from_Z(z).symbol for z in self.known_z],
             "grid": self.grid.as_dict(),
             "training_resample": self.resample,
-            "graph": self.graph,
+            "graph": self.family_graph if self.family_graph is not None else self.graph,
+            "model_family": self.family,
         }
 
 
@@ -246,6 +251,10 @@ class Predictor:
                 f"too large: its primitive cell has {len(cell)} sites > max_atoms={max_atoms} "
                 "(time and memory limit, see docs/predict.md; raise --max-atoms knowingly)"
             )
+        if self.info.family == "dostransformer":
+            from dosforge.families.dostransformer.data import sample_from_structure
+
+            return cell, sample_from_structure(cell, graph=self.info.family_graph)
         sample = {
             "id": inp.id,
             "z": np.array([site.specie.Z for site in cell], dtype=np.int64),
@@ -262,9 +271,14 @@ class Predictor:
         """One forward pass over `prepared` = [(index into inputs, cell, sample), ...] -> results in original units.
 
         DOS, EPDOS and E_g arrive non-negative from `denorm_outputs` (the one place that clips them)."""
-        from dosforge.model import collate
+        if self.info.family == "dostransformer":
+            from dosforge.families.dostransformer.data import collate as dt_collate
 
-        batch = collate([p[2] for p in prepared], None).to(self.device)
+            batch = dt_collate([p[2] for p in prepared]).to(self.device)
+        else:
+            from dosforge.model import collate
+
+            batch = collate([p[2] for p in prepared], None).to(self.device)
         out = self.model(batch)
         n = len(prepared)
         nan = np.full(n, np.nan)

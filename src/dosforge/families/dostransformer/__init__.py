@@ -1,0 +1,1 @@
+"""DOSTransformer (seed `001_…`): model, graph featurisation, training unit and its own protocol."""
