@@ -143,10 +143,11 @@ def evaluate_models(
             plot_parity(baseline.predictions, grid, plots_dir / "parity" / f"{key}.png", dpi, model_name=key),
         ]  # fmt: skip
         result.figures[key] = [p for p in figures if p is not None]
-    for name, d in tqdm(model_dirs.items(), desc="evaluate", unit="model"):
+
+    def score_and_plot(name: str, d: Path) -> dict:
+        """A trained model's metrics JSON, curves, figures and MLflow copy (DOSForge models and hosted ones alike)."""
         pred, metrics = _score(name, d / PREDICTIONS, grid)
         write_json(metrics_dir / f"{name}.json", metrics)
-        result.metrics[name] = metrics
         rows = load_history(d / HISTORY)
         write_curve_csv(rows, plots_dir / "curves" / f"{name}.csv")
         figures = [
@@ -160,26 +161,14 @@ def evaluate_models(
         if log_mlflow:
             artifacts = [metrics_dir / f"{name}.json", *result.figures[name]]
             result.logged_to_mlflow[name] = log_test_metrics(d / RUN_FILE, metrics, artifacts)
+        return metrics
+
+    for name, d in tqdm(model_dirs.items(), desc="evaluate", unit="model"):
+        result.metrics[name] = score_and_plot(name, d)
+    for name, d in hosted_dirs.items():
+        result.hosted[name] = score_and_plot(name, d)
     group_preds = {f"baseline_{n}": b.predictions for n, b in (baselines or {}).items()}
-    for name, d in {**model_dirs, **hosted_dirs}.items():
-        if name in hosted_dirs:
-            pred, metrics = _score(name, d / PREDICTIONS, grid)
-            write_json(metrics_dir / f"{name}.json", metrics)
-            result.hosted[name] = metrics
-            rows = load_history(d / HISTORY)
-            write_curve_csv(rows, plots_dir / "curves" / f"{name}.csv")
-            figures = [
-                plot_percentile_panels(
-                    pred, grid, plots_dir / "spectra" / f"{name}.png", percentiles, panel_columns, dpi, model_name=name
-                ),
-                plot_parity(pred, grid, plots_dir / "parity" / f"{name}.png", dpi, model_name=name),
-                plot_learning_curves(rows, plots_dir / "learning_curves" / f"{name}.png", dpi, model_name=name),
-            ]
-            result.figures[name] = [p for p in figures if p is not None]
-            if log_mlflow:
-                artifacts = [metrics_dir / f"{name}.json", *result.figures[name]]
-                result.logged_to_mlflow[name] = log_test_metrics(d / RUN_FILE, metrics, artifacts)
-        group_preds[name] = d / PREDICTIONS
+    group_preds.update({name: d / PREDICTIONS for name, d in {**model_dirs, **hosted_dirs}.items()})
     groups_of = (split_groups or {}).get("groups") or {}
     result.groups = {"strategy": (split_groups or {}).get("strategy", "point_group"), "models": {}}
     if groups_of:
