@@ -1,12 +1,16 @@
-"""HDF5 shards + manifest: round trip across shards, and a damaged shard is an error naming the file."""
+"""HDF5 shards + manifest: round trip across shards, a damaged shard is an error naming the file, and the lazy load
+(dosforge.shards_lazy) gives the eager values, read on demand across shards."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
 
 from dosforge.io import write_json
 from dosforge.shards import ShardError, load_processed, write_shard
+from dosforge.shards_lazy import ShardedArray
 
 T = 256
 
@@ -91,3 +95,62 @@ def test_truncated_shard_without_checksum_check_still_names_the_file(written):
 def test_missing_manifest_says_what_to_run(tmp_path):
     with pytest.raises(ShardError, match="dvc repro preprocess"):
         load_processed(tmp_path)
+
+
+# lazy loading (issue 14): memory for metadata only, the same values
+@pytest.fixture()
+def both(written):
+    path, _ = written
+    return load_processed(path, lazy=False), load_processed(path, lazy=True)
+
+
+def test_lazy_holds_no_heavy_array_in_memory(both):
+    _, lazy = both
+    for name in ("dos", "epdos", "epdos_z", "cart_coords"):
+        assert isinstance(getattr(lazy, name), ShardedArray), name
+    assert all(isinstance(data, ShardedArray) for data, _ in lazy.graph.values())
+
+
+def test_every_sample_equals_the_eager_one(both):
+    eager, lazy = both
+    assert lazy.ids == eager.ids and len(lazy) == len(eager)
+    for i in range(len(eager)):
+        a, b = eager.sample(i), lazy.sample(i)
+        assert a.keys() == b.keys()
+        for key in a:
+            if key == "graph":
+                for k in a["graph"]:
+                    np.testing.assert_array_equal(a["graph"][k], b["graph"][k])
+                    assert a["graph"][k].dtype == b["graph"][k].dtype
+            elif isinstance(a[key], np.ndarray):
+                np.testing.assert_array_equal(a[key], b[key])
+                assert a[key].dtype == b[key].dtype
+            else:
+                assert a[key] == b[key]
+
+
+def test_indexing_matches_numpy_across_shard_boundaries(both):
+    eager, lazy = both
+    rows = np.array([6, 0, 3, 3, 2])  # unsorted, repeated, spanning all three shards
+    np.testing.assert_array_equal(lazy.dos[rows], eager.dos[rows])
+    np.testing.assert_array_equal(lazy.dos[2:5], eager.dos[2:5])  # a slice over a shard boundary
+    np.testing.assert_array_equal(lazy.dos[-1], eager.dos[-1])
+    np.testing.assert_array_equal(np.asarray(lazy.epdos), eager.epdos)
+    assert lazy.epdos.shape == eager.epdos.shape and lazy.dos[1:1].shape == (0, eager.dos.shape[1])
+    with pytest.raises(IndexError):
+        lazy.dos[len(eager)]
+
+
+def test_pickles_without_open_handles(both):
+    _, lazy = both
+    lazy.dos[0]  # open a handle, then cross a process boundary the way a spawned worker would
+    clone = pickle.loads(pickle.dumps(lazy.dos))
+    np.testing.assert_array_equal(clone[4], lazy.dos[4])
+
+
+def test_lazy_load_checks_sums_like_the_eager_one(written):
+    path, _ = written
+    shard = path / "shard-00001.h5"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    with pytest.raises(ShardError, match="shard-00001.h5"):
+        load_processed(path, lazy=True)

@@ -9,6 +9,7 @@ silently wrong data.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,36 +140,80 @@ class ProcessedData:
         }
 
 
-def load_processed(path: str | Path, verify: bool = True) -> ProcessedData:
-    """Load every shard listed in `<path>/manifest.json` into memory, checking sha256 sums first."""
+def load_processed(path: str | Path, verify: bool = True, lazy: bool | None = None) -> ProcessedData:
+    """Load every shard listed in `<path>/manifest.json`, checking sha256 sums first.
+
+    `lazy` (None = only when the shards exceed `dosforge.shards_lazy.EAGER_LIMIT_BYTES`, 4 GiB) keeps spectra,
+    EPDOS, coordinates and graph arrays in the shards and reads rows on demand (`dosforge.shards_lazy`): the same
+    values, memory for the per-material metadata only."""
+    from dosforge.shards_lazy import EAGER_LIMIT_BYTES, lazy_parts
+
     path = Path(path)
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         raise ShardError(f"{manifest_path} not found: run `dvc repro preprocess` first")
     manifest = read_json(manifest_path)
-    parts = [_read_shard(path / s["file"], s["sha256"] if verify else None, s["n"]) for s in manifest["shards"]]
-    data = _concat(parts, manifest)
+    files = [path / s["file"] for s in manifest["shards"]]
+    if lazy is None:
+        lazy = sum(f.stat().st_size for f in files if f.exists()) > EAGER_LIMIT_BYTES
+    if lazy:
+        for file, s in zip(files, manifest["shards"], strict=True):
+            _check_shard(file, s["sha256"] if verify else None)
+        try:
+            loaded = lazy_parts(files)
+        except (OSError, KeyError) as exc:
+            raise ShardError(f"a shard under {path} cannot be read ({exc}); re-run `dvc repro preprocess`") from exc
+        parts = [_strings(p, f, s["n"]) for p, f, s in zip(loaded["eager"], files, manifest["shards"], strict=True)]
+        data = _with_arrays(_concat([_placeholders(p, manifest) for p in parts], manifest), loaded["arrays"])
+    else:
+        shards = zip(files, manifest["shards"], strict=True)
+        parts = [_read_shard(f, s["sha256"] if verify else None, s["n"]) for f, s in shards]
+        data = _concat(parts, manifest)
     if data.ids != manifest["ids"]:
         raise ShardError(f"{manifest_path}: the ids in the shards do not match the manifest; re-run preprocess")
     return data
 
 
-def _read_shard(file: Path, expected_sha: str | None, n: int) -> dict:
+def _check_shard(file: Path, expected_sha: str | None) -> None:
     if not file.exists():
         raise ShardError(f"shard {file} listed in the manifest is missing; re-run `dvc repro preprocess`")
     if expected_sha is not None and sha256(file) != expected_sha:
         raise ShardError(f"shard {file} is corrupt or truncated (sha256 differs from the manifest); re-run preprocess")
+
+
+def _read_shard(file: Path, expected_sha: str | None, n: int) -> dict:
+    _check_shard(file, expected_sha)
     try:
         with h5py.File(file, "r") as f:
             out = {k: f[k][()] for k in f if k != "graph"}
             out["graph"] = {k: (f[f"graph/{k}/data"][()], f[f"graph/{k}/ptr"][()]) for k in f.get("graph", {})}
     except (OSError, KeyError) as exc:
         raise ShardError(f"shard {file} cannot be read ({exc}); re-run `dvc repro preprocess`") from exc
+    return _strings(out, file, n)
+
+
+def _strings(out: dict, file: Path, n: int) -> dict:
     if len(out["ids"]) != n:
         raise ShardError(f"shard {file} holds {len(out['ids'])} materials, the manifest says {n}")
     for name in STRING_FIELDS:
         out[name] = [s.decode() if isinstance(s, bytes) else str(s) for s in out[name]]
     return out
+
+
+def _placeholders(part: dict, manifest: dict) -> dict:
+    """A lazily read part with empty stand-ins for the heavy arrays, so `_concat` assembles the eager fields."""
+    T = int(manifest["grid"]["bins"])
+    empty = {"dos": (0, T), "epdos": (0, T), "epdos_z": (0,), "cart_coords": (0, 3)}
+    out = dict(part, **{k: np.zeros(shape, np.float32) for k, shape in empty.items()})
+    out["graph"] = {k: (np.zeros(0), ptr) for k, (_, ptr) in part["graph"].items()}
+    return out
+
+
+def _with_arrays(data: ProcessedData, arrays: dict) -> ProcessedData:
+    """`data` with its heavy fields replaced by the on-demand arrays of `dosforge.shards_lazy`."""
+    graph = {k: (arrays[f"graph/{k}/data"], ptr) for k, (_, ptr) in data.graph.items()}
+    heavy = {k: arrays[k] for k in ("dos", "epdos", "epdos_z", "cart_coords")}
+    return dataclasses.replace(data, graph=graph, **heavy)
 
 
 def _concat(parts: list[dict], manifest: dict) -> ProcessedData:

@@ -127,7 +127,7 @@ def _assemble(processed, rows, dos, fermi, gap, epdos_by_material, epdos_pred: b
         ids=[processed.ids[i] for i in rows],
         formula=[processed.formula[i] for i in rows],
         dos_pred=dos,
-        dos_true=np.asarray(processed.dos, np.float32)[rows],
+        dos_true=np.asarray(processed.dos[rows], np.float32),
         epdos_pred=np.concatenate(e_pred) if e_pred else np.zeros((0, T), np.float32),
         epdos_true=np.concatenate(e_true) if e_true else np.zeros((0, T), np.float32),
         epdos_ptr=np.asarray(ptr, np.int64),
