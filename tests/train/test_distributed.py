@@ -123,6 +123,8 @@ def test_stage_under_torchrun_writes_one_model_directory_and_one_mlflow_run(tiny
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params(None)))
     env = _env()
     env.update(DOSFORGE_NPROC="2", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    client.search_experiments()  # creates the store here (seconds of schema migration), outside the timed launch
     cmd = [sys.executable, str(ROOT / "stages" / "train.py"), "--params", "params.yaml",
            "--processed", str(processed), "--split", str(split), "--out", "model"]  # fmt: skip
     out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -130,7 +132,6 @@ def test_stage_under_torchrun_writes_one_model_directory_and_one_mlflow_run(tiny
     assert out.stdout.count("primary: best epoch") == 1  # one process reports
     names = sorted(p.name for p in (tmp_path / "model").iterdir())
     assert names == ["best.pt", "history.json", "last.pt", "mlflow_run.json", "summary.json", "test_predictions.h5"]
-    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].info.run_id == read_json(tmp_path / "model" / "mlflow_run.json")["run_id"]
