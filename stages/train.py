@@ -22,11 +22,7 @@ from pathlib import Path
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from dosforge.config import ConfigError, load_params  # noqa: E402
-from dosforge.train import distributed  # noqa: E402
-from dosforge.train.loop import TrainingDiverged  # noqa: E402
-from dosforge.train.run import run_training  # noqa: E402
-from dosforge.train.tracking import Tracker  # noqa: E402
+from dosforge.config import ConfigError, load_params  # noqa: E402  (light: the training imports wait, below)
 
 
 def torchrun_args(environ=os.environ) -> list[str] | None:
@@ -71,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if launch is not None:
         return relaunch(launch, argv)
+    from dosforge.train import distributed  # after the relaunch decision: the launcher need not import training
+
     try:
         return train(argv)
     finally:
@@ -78,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(argv: list[str]) -> int:
+    from dosforge.train import distributed
+    from dosforge.train.loop import TrainingDiverged
+    from dosforge.train.run import run_training
+    from dosforge.train.tracking import Tracker
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", default=None, help="an ablation variant (a key of params.yaml `ablations:`)")
     ap.add_argument("--seed", type=int, default=None, help="train the primary configuration with this seed instead")
