@@ -83,7 +83,9 @@ def load_last(path, fingerprint: str | None = None) -> dict | None:
 def restore_rng(state: dict) -> None:
     torch.set_rng_state(state["torch_rng"])
     if state.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+        # a run resumed on a machine with fewer visible GPUs restores the states of the devices it has
+        for device, rng in enumerate(state["cuda_rng"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(rng, device)
 
 
 def save_best(path, *, model, meta: dict) -> None:

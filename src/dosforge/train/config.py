@@ -37,10 +37,20 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int = 1  # CPU threads, fixed so that the same command gives the same numbers (docs/training.md)
     deterministic: bool = True
+    # Global batch per optimiser step is `batch_size`; `micro_batch_size` is the batch per forward pass (None: the
+    # whole batch). With W processes each runs its share of a step's micro-batches (docs/training.md "Several
+    # devices"); results depend on (batch_size, micro_batch_size), not on W.
+    micro_batch_size: int | None = None
+    sync_bn: bool = False  # torch.nn.SyncBatchNorm across processes: CUDA only, statistics then depend on W
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError(f"train.epochs/batch_size/eval_batch_size must be >= 1, got {self}")
+        if self.micro_batch_size is not None and not 1 <= self.micro_batch_size <= self.batch_size:
+            raise ConfigError(
+                f"train.micro_batch_size must lie in [1, batch_size={self.batch_size}] or be null (= the batch), "
+                f"got {self.micro_batch_size}"
+            )
         if not 0.0 < self.pct_start < 1.0:
             raise ConfigError(f"train.pct_start must lie in (0, 1), got {self.pct_start}")
         choice(self.anneal_strategy, ("cos", "linear"), "train.anneal_strategy")
@@ -81,7 +91,7 @@ def resolve_train_config(section: dict | None) -> TrainConfig:
     values = dict(PRESETS[preset])
     values.update({k: v for k, v in section.items() if v is not None})
     types = {f.name: f.type for f in fields(TrainConfig)}
-    casts = {"int": int, "float": float, "bool": bool, "str": str}
+    casts = {"int": int, "float": float, "bool": bool, "str": str, "int | None": int}
     try:
         values = {k: casts[types[k]](v) for k, v in values.items()}
     except (TypeError, ValueError) as exc:

@@ -19,11 +19,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from dosforge.config import ConfigError
 from dosforge.metrics import wasserstein_bins
 from dosforge.train import checkpoint as ckpt
+from dosforge.train import distributed
+from dosforge.train.batchnorm import RunningStatsReplay
 from dosforge.train.config import TrainConfig
-from dosforge.train.data import SplitDataset, epoch_seed, make_loader
+from dosforge.train.data import SplitDataset, epoch_seed
 from dosforge.train.inference import collect
+from dosforge.train.plan import step_plan, steps_per_epoch
+from dosforge.train.step import StepRunner
 
 SPECTRAL = ("dos", "epdos")
 STALE_ON_FRESH_START = (ckpt.BEST, ckpt.LAST, "history.json", "summary.json", "test_predictions.h5")
@@ -46,9 +51,25 @@ class TrainingDiverged(RuntimeError):
 def resolve_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("train.device=cuda but no CUDA device is visible; use train.device=auto or cpu")
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    if kind == "cuda" and distributed.is_initialized():
+        return torch.device("cuda", distributed.local_rank())  # one device per torchrun process
+    return torch.device(kind)
+
+
+def check_distributed(cfg: TrainConfig, device: torch.device, world: int) -> None:
+    """Reject settings whose meaning would depend on the number of processes, or that torch cannot run."""
+    if world > 1 and cfg.micro_batch_size is None:
+        raise ConfigError(
+            f"{world} processes but train.micro_batch_size is null (one forward pass per step, nothing to share): "
+            f"set train.micro_batch_size so that batch_size / micro_batch_size >= {world}, e.g. "
+            f"{max(1, cfg.batch_size // world)} (results then do not depend on the number of processes)"
+        )
+    if cfg.sync_bn and device.type != "cuda":
+        raise ConfigError(
+            "train.sync_bn needs CUDA: torch.nn.SyncBatchNorm refuses CPU tensors; set train.sync_bn: false "
+            "(micro-batch BatchNorm, identical for any number of processes)"
+        )
 
 
 def set_determinism(cfg: TrainConfig) -> None:
@@ -184,27 +205,29 @@ def train_model(
     `last.pt` whose fingerprint matches. `meta` (plain values) goes into `best.pt` for inference.
     """
     from dosforge.model import DOSForge
-    from dosforge.model.losses import compute_losses
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = train_config
     set_determinism(cfg)
     device = resolve_device(cfg)
+    rank, world = distributed.rank(), distributed.world_size()
+    check_distributed(cfg, device, world)
     tasks = list(model_config.tasks)
     rule = selection_rule(tasks)
 
     torch.manual_seed(seed)
     model = DOSForge(model_config)
     model.set_normalization(normalizer)  # gap_head=extract runs Algorithm 1 on the denormalised DOS
+    if cfg.sync_bn:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     optimizer = make_optimizer(model, cfg)
     train_ds = SplitDataset(processed, split["train"])
     val_ds = SplitDataset(processed, split["val"])
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"train and val splits must be non-empty (train {len(train_ds)}, val {len(val_ds)})")
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
-    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
+    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch(len(train_ds), cfg.batch_size))
 
     history: list[dict] = []
     best = {"score": math.inf, "epoch": -1}
@@ -216,9 +239,26 @@ def train_model(
         scheduler.load_state_dict(state["scheduler_state"])
         ckpt.restore_rng(state)
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
-    else:  # a fresh start: files from another configuration must not survive into this run's outputs
-        for name in STALE_ON_FRESH_START:
-            (out_dir / name).unlink(missing_ok=True)
+    starts = distributed.all_gather_objects(start_epoch)
+    if len(set(starts)) != 1:
+        raise RuntimeError(f"the processes read different resume states from {out_dir / ckpt.LAST} (epochs {starts})")
+    distributed.barrier()  # every rank has read last.pt before rank 0 may delete it
+    if state is None and rank == 0:  # a fresh start: files from another configuration must not survive
+        for stale in STALE_ON_FRESH_START:
+            (out_dir / stale).unlink(missing_ok=True)
+    net = model
+    if world > 1:
+        # parameters are identical on every rank (same seed, same last.pt); BatchNorm buffers are kept identical
+        # by RunningStatsReplay (or SyncBatchNorm), so DDP need not broadcast them before every forward.
+        # find_unused_parameters: a 1-layer encoder computes an edge update it never uses; DDP then leaves the
+        # .grad of such globally unused parameters None, as one process does (AdamW skips them either way)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,
+            find_unused_parameters=True,
+        )
+    replay = RunningStatsReplay(model) if cfg.micro_batch_size is not None and not cfg.sync_bn else None
 
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda" else contextlib.nullcontext()
@@ -226,37 +266,23 @@ def train_model(
     full_meta = dict(meta, model_config=_config_dict(model_config), tasks=tasks, selection_rule=rule, seed=seed)
     name = str(meta.get("name", "model"))
 
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        torch.manual_seed(epoch_seed(seed, epoch, stream=1))  # dropout RNG depends on (seed, epoch) only
-        model.train()
-        loader = make_loader(train_ds, normalizer, cfg.batch_size, shuffle=True, seed=seed, epoch=epoch)
+    def finish_epoch(epoch: int, t0: float, lr_start: float, seen_by_rank: list, best: dict) -> dict:
+        """Rank 0's end of an epoch: training losses of all ranks' micro-batches (summed in plan order, so the numbers
+        do not depend on the number of processes), validation, selection, checkpoints, history and tracking. Returns
+        the status every rank acts on: {"record", "best"} or {"diverged": what}."""
         sums: dict[str, float] = {}
         n_seen = 0
-        lr_start = optimizer.param_groups[0]["lr"]
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
-        for batch in bar:
-            batch = batch.to(device)
-            with autocast:
-                out = model(batch)
-                losses = compute_losses(out, batch, loss_config, normalizer)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            b = int(batch.num_graphs)
+        for _step, _micro, b, losses in sorted((r for part in seen_by_rank for r in part), key=lambda r: r[:2]):
             n_seen += b
             for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
-            bar.set_postfix(loss=f"{float(losses['total'].detach()):.4f}")
+                sums[k] = sums.get(k, 0.0) + v * b
         train_losses = {k: v / n_seen for k, v in sums.items()}
         # checked once per epoch, after its last step (a per-step check would sync the device every batch):
         # NaN weights stay NaN, so nothing later in the run could recover; stop before writing last.pt,
         # which keeps the last finite epoch
         what = training_divergence(train_losses)
         if what:
-            raise TrainingDiverged(name, epoch + 1, cfg.epochs, what, cfg.max_lr)
+            return {"diverged": what}
 
         with autocast:
             val_pred, val_losses = collect(model, val_ds, normalizer, cfg.eval_batch_size, device, loss_config)
@@ -264,7 +290,7 @@ def train_model(
         score = selection_score(tasks, val_losses, val_wd)
         what = validation_divergence(tasks, val_losses, val_wd, score)
         if what:
-            raise TrainingDiverged(name, epoch + 1, cfg.epochs, what, cfg.max_lr)
+            return {"diverged": what}
         record = {"epoch": epoch + 1, "lr": lr_start, "score": score, "time_s": time.perf_counter() - t0}
         record.update({f"train_{k}" if k != "total" else "train_loss": v for k, v in train_losses.items()})
         record.update({f"val_{k}" if k != "total" else "val_loss": v for k, v in val_losses.items()})
@@ -285,6 +311,42 @@ def train_model(
                 f"epoch {epoch + 1}/{cfg.epochs}  train {record['train_loss']:.4f}  val {record.get('val_loss', 0):.4f}"
                 f"  score({rule}) {score:.4f}  {record['time_s']:.1f}s"
             )
+        return {"record": record, "best": best}
+
+    runner = StepRunner(
+        net, model, optimizer, train_ds, normalizer, device, autocast, loss_config, replay, cfg.grad_clip,
+        rank=rank, world=world, pad_to_share=cfg.sync_bn,
+    )  # fmt: skip
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(epoch_seed(seed, epoch, stream=1))  # dropout RNG depends on (seed, epoch) only
+        model.train()
+        lr_start = optimizer.param_groups[0]["lr"]
+        plan = step_plan(len(train_ds), cfg.batch_size, cfg.micro_batch_size, seed, epoch)
+        seen: list = []  # (step, micro-batch, size, losses) of this rank's micro-batches
+        bar = tqdm(plan, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress or rank != 0)
+        for step, micro_batches in enumerate(bar):
+            losses = runner.run(micro_batches, step, seen)
+            scheduler.step()
+            if losses is not None:
+                bar.set_postfix(loss=f"{float(losses['total'].detach()):.4f}")
+        seen_by_rank = distributed.gather_objects(seen)
+
+        status = None
+        if rank == 0:  # validation, checkpoints, history, tracking: rank 0 alone; the others wait for its status
+            try:
+                status = finish_epoch(epoch, t0, lr_start, seen_by_rank, best)
+            except Exception as exc:
+                distributed.broadcast_object({"failed": f"{type(exc).__name__}: {exc}"})
+                raise
+        status = distributed.broadcast_object(status)
+        if "failed" in status:
+            raise RuntimeError(f"{name}: rank 0 failed at epoch {epoch + 1}: {status['failed']}")
+        if "diverged" in status:
+            raise TrainingDiverged(name, epoch + 1, cfg.epochs, status["diverged"], cfg.max_lr)
+        record, best = status["record"], status["best"]
+        if rank != 0:
+            history.append(record)
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
 

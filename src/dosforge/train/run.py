@@ -19,6 +19,7 @@ from dosforge.config import ConfigError, choice, known_keys
 from dosforge.grid import EnergyGrid
 from dosforge.io import read_json, write_json
 from dosforge.train import checkpoint as ckpt
+from dosforge.train import distributed
 from dosforge.train.config import resolve_train_config
 from dosforge.train.inference import predict_split
 from dosforge.train.loop import train_model
@@ -92,6 +93,8 @@ def run_training(
 ) -> dict:
     """Train the primary model (variant None) or an ablation variant; write its model directory.
 
+    Under torchrun (after `distributed.setup()`) every rank calls this; rank 0 alone writes files and tracks.
+
     `seed` (default: params `seed`) retrains the same configuration from another initialisation and data
     order: the `seed@<s>` stages use it to measure the seed-to-seed spread of the primary model."""
     from dosforge.normalize import Normalizer
@@ -143,6 +146,8 @@ def run_training(
         "data_fingerprint": ckpt.fingerprint({}, data_files),
     }
 
+    if tracker is not None and not distributed.is_main():
+        raise ValueError("only rank 0 logs to MLflow: pass tracker=None on the other ranks (stages/train.py does)")
     if tracker is not None:
         previous = read_json(out_dir / "mlflow_run.json") if (out_dir / "mlflow_run.json").exists() else {}
         resume_id = previous.get("run_id") if ckpt.load_last(out_dir / ckpt.LAST, fp) is not None else None
@@ -174,6 +179,9 @@ def run_training(
             on_epoch_end=on_epoch_end,
             progress=progress,
         )
+        if not distributed.is_main():  # rank 0 alone writes the model directory
+            status = "FINISHED"
+            return summary
         write_json(out_dir / "history.json", history)
         predictions = predict_split(
             model, processed, split["test"], normalizer, batch_size=train_config.eval_batch_size
