@@ -22,7 +22,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from dosforge.config import ConfigError, load_params  # noqa: E402
 from dosforge.io import write_json  # noqa: E402
-from dosforge.model.pretrained import SKIPPED_FILE, model_init  # noqa: E402
+
+SKIPPED_FILE = "skipped.json"  # = dosforge.model.pretrained.SKIPPED_FILE (not imported: torch loads in seconds)
 
 # fixed content (no timestamp, no code hash): the scratch pipeline's models/pretrain never changes
 SKIPPED = {
@@ -51,17 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     try:
         params = load_params(args.params)
-        if model_init(params.get("model") or {}) == "scratch":
+        if (params.get("model") or {}).get("init", "scratch") == "scratch":
             write_skipped(out)
             print(f"pretrain: model.init is scratch, nothing to pretrain; wrote {out / SKIPPED_FILE}")
             return 0
+        from dosforge.model.pretrained import model_init
         from dosforge.pretrain.run import run_pretraining  # here: the scratch path stays import-light
+
+        model_init(params.get("model") or {})  # an unknown value is an error that lists the valid ones
 
         (out / SKIPPED_FILE).unlink(missing_ok=True)
         summary = run_pretraining(params, split_dir=Path(args.split), out_dir=out, mlflow=not args.no_mlflow)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (RuntimeError, FloatingPointError) as exc:
+        if type(exc).__name__ not in ("LatentCollapse", "FloatingPointError"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)  # latent collapse or divergence: the message says what to try
+        return 1
     print(f"pretrain: {summary['message']}; wrote {out}/")
     return 0
 
