@@ -4,6 +4,7 @@
     python stages/train.py --variant cross2    # models/ablations/cross2/ (ablations.cross2 overrides model)
     python stages/train.py --seed 43           # models/seeds/43/ (the primary model's configuration, seed 43)
 
+With `model.init: pretrained` the encoder starts from models/pretrain/encoder.pt (stages/pretrain.py).
 A run killed mid-way resumes from its `last.pt` when started again with the same params, data and code.
 
 Several processes (docs/training.md "Several devices"): `DOSFORGE_NPROC=8 dvc repro train` (or torchrun's own
@@ -87,6 +88,7 @@ def train(argv: list[str]) -> int:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--processed", default="data/processed")
     ap.add_argument("--split", default="data/split")
+    ap.add_argument("--pretrain", default="models/pretrain", help="the pretrain stage's output (model.init=pretrained)")
     ap.add_argument("--out", default=None, help="default: models/primary or models/ablations/<variant>")
     ap.add_argument("--no-mlflow", action="store_true", help="train without an MLflow run")
     args = ap.parse_args(argv)
@@ -111,6 +113,7 @@ def train(argv: list[str]) -> int:
             variant=args.variant,
             seed=args.seed,
             tracker=tracker,
+            pretrain_dir=args.pretrain,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

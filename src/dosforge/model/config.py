@@ -29,7 +29,8 @@ DECODER_PRESETS = {
     "paper": {"heads": 8, "head_dim": 32, "ffn_mult": 4, "n_patches": 32, "l1": 2, "l2": 2},
     "small": {"heads": 4, "head_dim": 16, "ffn_mult": 4, "n_patches": 32, "l1": 2, "l2": 2},
 }
-MODEL_KEYS = ("tasks", "coupling", "gap_head", "size", "atom_features", "encoder", "decoder")
+# `init` (scratch | pretrained) is how training starts, not the architecture: read by dosforge.train.run
+MODEL_KEYS = ("tasks", "coupling", "gap_head", "size", "atom_features", "encoder", "decoder", "init")
 
 
 @dataclass(frozen=True)

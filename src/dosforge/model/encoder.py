@@ -158,11 +158,20 @@ class ICoMFormerEncoder(nn.Module):
         self.node_layers = nn.ModuleList(ComformerConv(d, heads) for _ in range(layers))
         self.edge_update = ComformerEdgeConv(d, heads)
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(
+        self, batch, atom_mask: torch.Tensor | None = None, mask_embedding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`atom_mask` (N_atoms,) bool with `mask_embedding` (d,): the masked atoms' embedded features are
+        replaced by that vector (masked-element pretraining, `dosforge.pretrain`); masked atoms keep their
+        true z in the batch. Without a mask the computation is exactly the unmasked one."""
         z, edge_index, r = batch.z, batch.edge_index, batch.edge_vec
         if int(z.max()) >= self.element_table.shape[0] or int(z.min()) < 1:
             raise ValueError(f"atomic numbers must lie in 1..{self.element_table.shape[0] - 1}")
         x = self.atom_embedding(self.element_table[z])
+        if atom_mask is not None:
+            if mask_embedding is None or mask_embedding.shape != (x.shape[1],) or atom_mask.shape != z.shape:
+                raise ValueError("atom_mask needs shape (N_atoms,) and mask_embedding shape (d,)")
+            x = torch.where(atom_mask.unsqueeze(1), mask_embedding.to(x.dtype).expand_as(x), x)
         edge_graph = batch.batch[edge_index[0]]
         lat = batch.lattice_vecs[edge_graph]  # (E, 3, 3): each edge's graph's l1, l2, l3
         r_len = r.norm(dim=-1)

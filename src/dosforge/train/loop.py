@@ -198,13 +198,17 @@ def train_model(
     tracker=None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
     progress: bool = True,
+    encoder_state: dict | None = None,
 ):
     """Train one model; returns (model holding the best weights, summary dict).
 
     Writes `last.pt` every epoch and `best.pt` on improvement under `out_dir`; resumes from a
     `last.pt` whose fingerprint matches. `meta` (plain values) goes into `best.pt` for inference.
+    `encoder_state` (model.init=pretrained, checked by `dosforge.model.pretrained.read_pretrained_encoder`)
+    replaces the seeded encoder weights before training; everything is then fine-tuned end to end.
     """
     from dosforge.model import DOSForge
+    from dosforge.model.pretrained import load_encoder_state
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,6 +222,8 @@ def train_model(
 
     torch.manual_seed(seed)
     model = DOSForge(model_config)
+    if encoder_state is not None:  # after the seeded build, so decoders and heads are initialised as from scratch
+        load_encoder_state(model.encoder, encoder_state)
     model.set_normalization(normalizer)  # gap_head=extract runs Algorithm 1 on the denormalised DOS
     if cfg.sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -90,13 +90,16 @@ def run_training(
     tracker: Tracker | None = None,
     on_epoch_end=None,
     progress: bool = True,
+    pretrain_dir: str | Path = "models/pretrain",
 ) -> dict:
     """Train the primary model (variant None) or an ablation variant; write its model directory.
 
     Under torchrun (after `distributed.setup()`) every rank calls this; rank 0 alone writes files and tracks.
 
     `seed` (default: params `seed`) retrains the same configuration from another initialisation and data
-    order: the `seed@<s>` stages use it to measure the seed-to-seed spread of the primary model."""
+    order: the `seed@<s>` stages use it to measure the seed-to-seed spread of the primary model.
+    With `model.init: pretrained` the encoder starts from `<pretrain_dir>/encoder.pt` (the pretrain stage)."""
+    from dosforge.model.pretrained import ENCODER_FILE, model_init, read_pretrained_encoder
     from dosforge.normalize import Normalizer
     from dosforge.shards import load_processed
 
@@ -107,6 +110,7 @@ def run_training(
         name = f"{name}-seed{int(seed)}"
     seed = int(params.get("seed", 0) if seed is None else seed)
     msection = model_section(params, variant)
+    init = model_init(msection)
     model_config = build_model_config(params, msection)
     loss_config = build_loss_config(params.get("loss") or {})
     train_config = resolve_train_config(params.get("train"))
@@ -120,6 +124,12 @@ def run_training(
     manifest = processed.manifest
     load_s = time.perf_counter() - t0
     synthetic = bool(np.asarray(processed.synthetic).any())
+    encoder_state, pretrained = None, None
+    if init == "pretrained":  # checked before anything is written or tracked
+        encoder_state, pretrained = read_pretrained_encoder(
+            Path(pretrain_dir) / ENCODER_FILE, model_config=model_config, graph_params=graph_params(manifest)
+        )
+    encoder_sha256 = pretrained["sha256"] if pretrained else None
 
     resolved = {
         "name": name,
@@ -129,6 +139,8 @@ def run_training(
         "train": train_config.as_dict(),
         "loss": params.get("loss") or {},
         "grid": grid.as_dict(),
+        "init": init,
+        "pretrained_encoder_sha256": encoder_sha256,  # a new pretraining invalidates a half-finished run
     }
     data_files = [processed_dir / "manifest.json", split_dir / "split.json", norm_path]
     fp = ckpt.fingerprint(resolved, data_files, ckpt.library_sources())
@@ -144,6 +156,8 @@ def run_training(
         # option, when bins were always averages
         "resample": manifest.get("resample", "average"),
         "data_fingerprint": ckpt.fingerprint({}, data_files),
+        "init": init,
+        "pretrained_encoder": pretrained,  # {path, sha256, info} with init=pretrained, else None
     }
 
     if tracker is not None and not distributed.is_main():
@@ -178,6 +192,7 @@ def run_training(
             tracker=tracker,
             on_epoch_end=on_epoch_end,
             progress=progress,
+            encoder_state=encoder_state,
         )
         if not distributed.is_main():  # rank 0 alone writes the model directory
             status = "FINISHED"
@@ -198,6 +213,7 @@ def run_training(
         summary.update(
             name=name, n_test=len(predictions), synthetic_labels=synthetic, source=meta["source"], load_seconds=load_s
         )
+        summary.update(init=init, pretrained_encoder_sha256=encoder_sha256)
         write_json(out_dir / "summary.json", summary)
         if tracker is not None:
             tracker.log_metrics({"best_epoch": summary["best_epoch"], "best_score": summary["best_score"]}, step=0)
