@@ -2,24 +2,9 @@
 
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pretrain_testkit import GRAPH, small_structures
 
 from dosforge.pretrain.corpus import make_item
-
-GRAPH = {"cutoff": 4.0, "max_neighbors": 12}
-
-
-def small_structures() -> list[Structure]:
-    out = []
-    for k, (species, a) in enumerate(
-        [(["Na", "Cl"], 5.6), (["Mg", "O"], 4.2), (["Ga", "As"], 5.65), (["Si", "Si"], 5.43), (["Li", "F"], 4.0)]
-    ):
-        for strain in (1.0, 1.03):
-            lat = Lattice.from_parameters(a * strain / 2**0.5, a / 2**0.5, a / 2**0.5, 60, 60, 60 + 2 * k)
-            out.append(Structure(lat, species, [[0, 0, 0], [0.5 - 0.05 * k, 0.5, 0.5]]))
-    out.append(Structure(Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]]))  # one site: skipped by the VAE stage
-    out.append(Structure(Lattice.cubic(4.1), ["Ti", "O", "O"], [[0, 0, 0], [0.3, 0.3, 0], [0.7, 0.7, 0]]))
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from conftest import small_structures
+from pretrain_testkit import small_structures
 from pymatgen.core import Lattice, Structure
 
 import dosforge.pretrain.corpus as corpus_module

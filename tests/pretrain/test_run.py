@@ -4,9 +4,8 @@ import copy
 
 import pytest
 import torch
-from conftest import small_structures
 from mlflow import MlflowClient
-from pretrain_testkit import PARAMS, write_processed
+from pretrain_testkit import PARAMS, small_structures, write_processed
 
 import dosforge.pretrain.corpus as corpus_module
 from dosforge.io import read_json, write_json

@@ -4,8 +4,7 @@ from collections import Counter
 
 import pytest
 import yaml
-from conftest import small_structures
-from pretrain_testkit import PARAMS, write_processed
+from pretrain_testkit import PARAMS, small_structures, write_processed
 
 import dosforge.pretrain.corpus as corpus_module
 from dosforge.io import read_json

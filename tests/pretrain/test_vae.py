@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import GRAPH, small_structures
+from pretrain_testkit import GRAPH, small_structures
 from pymatgen.core import Structure
 
 from dosforge.model.encoder import ICoMFormerEncoder
