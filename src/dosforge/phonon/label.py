@@ -61,6 +61,7 @@ class PhononLabel:
     total: np.ndarray  # states per cm^-1 per cell
     elements: dict[str, np.ndarray] | None
     min_frequency_cm: float
+    max_frequency_cm: float
     supercell: list[int]
     n_displacements: int
     relax_steps: tuple[int, int]  # FIRE steps taken: positions, cell
@@ -158,7 +159,7 @@ def label_phonons(structure: Structure, params: LabelParams) -> PhononLabel:
             elements = {}
             for site, symbol in zip(per_site, unit.symbols, strict=True):
                 elements[symbol] = elements.get(symbol, 0.0) + site
-    return PhononLabel(cell, grid, total, elements, fmin, n, len(supercells) - 1, steps)
+    return PhononLabel(cell, grid, total, elements, fmin, fmax, n, len(supercells) - 1, steps)
 
 
 def supercell_size(cell: Structure, params: LabelParams) -> list[int]:
@@ -195,6 +196,7 @@ def to_phonon_record(record_id: str, label: PhononLabel, params: LabelParams, me
             **meta,
             **generator_versions(params),
             "params": params.as_dict(),
+            "max_mode_cm": label.max_frequency_cm,
             "supercell": label.supercell,
             "n_displacements": label.n_displacements,
             "relax_steps": {"positions": label.relax_steps[0], "cell": label.relax_steps[1]},

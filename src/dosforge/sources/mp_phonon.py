@@ -22,6 +22,7 @@ from dosforge.phonon.convert import phonon_dos_from_dict, record_from_phonon_dos
 from dosforge.phonon.validate import check_phonon_record
 from dosforge.preprocess.validate import Reject
 from dosforge.records import record_filename, write_record
+from dosforge.sources import mp as mp_source
 from dosforge.sources.mp import (
     MP_KEYS,
     Retrier,
@@ -29,7 +30,6 @@ from dosforge.sources.mp import (
     api_key_from_env,
     build_query,
     lazy_client,
-    make_client,
     read_cached,
     scrub,
     select,
@@ -44,7 +44,7 @@ def fetch_mp_phonon(params: dict, raw_dir: str | Path, client_factory: Callable[
     cfg = known_keys(dict(params.get("mp") or {}), MP_KEYS, "mp")
     method = choice(cfg.get("phonon_method") or "dfpt", PHONON_METHODS, "mp.phonon_method")
     api_key = api_key_from_env()
-    get_client = lazy_client(api_key, client_factory or make_client)
+    get_client = lazy_client(api_key, client_factory or mp_source.make_client)  # looked up now: tests replace it
     retry = Retrier(int(cfg.get("max_retries", 6)), float(cfg.get("backoff_s", 2.0)))
     cache = Path(cfg.get("cache_dir") or "data/cache/mp")
     query = build_query(params, has_prop="phonon")
