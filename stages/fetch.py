@@ -1,4 +1,4 @@
-"""DVC stage `fetch`: raw records for `data.source` (embedded | mp | files) into data/raw/.
+"""DVC stage `fetch`: raw records for `data.source` (embedded | mp | files) and `data.spectrum` into data/raw/.
 
 python stages/fetch.py            # writes data/raw/records/*.json.gz and data/raw/fetch_report.json
 """
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fetch: {exc}", file=sys.stderr)
         return 2
     label = " (SYNTHETIC labels)" if report["synthetic"] else ""
-    print(f"fetch [{report['source']}{label}]: {report['n_records']} records, {report['n_skipped']} skipped")
+    kind = ", phonon DOS" if report.get("spectrum") == "phonon" else ""
+    print(f"fetch [{report['source']}{kind}{label}]: {report['n_records']} records, {report['n_skipped']} skipped")
     for reason, n in report["skipped_counts"].items():
         print(f"  skipped  {n:6d}  {reason}")
     return 0

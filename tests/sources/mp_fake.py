@@ -35,6 +35,8 @@ class _Doc:
 class FakeMPRester:
     """Replays recorded responses; `fail` maps a material id to a list of errors to raise on successive calls."""
 
+    HAS_PROP = "dos"
+
     def __init__(self, api_key: str, fail: dict | None = None, interrupt_after: int | None = None):
         self.api_key = api_key
         recorded = load_json(RECORDED / "summary_search.json")
@@ -49,7 +51,7 @@ class FakeMPRester:
 
     def search(self, **query):
         self.search_calls.append(query)
-        assert query.get("has_props") == ["dos"], "never an unfiltered search"
+        assert query.get("has_props") == [self.HAS_PROP], "never an unfiltered search"
         docs = [d for d in self._docs if query.get("include_gnome", True) or d.get("batch_id") is None]
         if query.get("material_ids"):
             docs = [d for d in docs if d["material_id"] in query["material_ids"]]
@@ -67,3 +69,27 @@ class FakeMPRester:
         name, index = self._dos_map["dos_fixture"][material_id]
         data = load_json(FIXTURES / name)
         return CompleteDos.from_dict(data if index is None else data[index]["data"])
+
+
+class FakePhononMPRester(FakeMPRester):
+    """`materials.phonon.get_dos_from_material_id` replaying recorded/phonon_dos_responses.json (emmet documents)."""
+
+    HAS_PROP = "phonon"
+
+    def __init__(self, api_key: str, fail: dict | None = None, interrupt_after: int | None = None):
+        super().__init__(api_key, fail, interrupt_after)
+        self._phonon = load_json(RECORDED / "phonon_dos_responses.json")
+        self.phonon = self  # client.materials.phonon.get_dos_from_material_id(...)
+
+    def get_dos_from_material_id(self, material_id: str, phonon_method: str):
+        from emmet.core.phonon import PhononDOS
+
+        if self.interrupt_after is not None and len(self.dos_calls) >= self.interrupt_after:
+            raise KeyboardInterrupt("fetch killed")
+        self.dos_calls.append((material_id, phonon_method))
+        errors = self.fail.get(material_id)
+        if errors:
+            raise MPRestError(self._phonon["errors"][errors.pop(0)])
+        if material_id not in self._phonon["dos"]:
+            raise MPRestError(self._phonon["errors"]["no_phonon"].replace("mp-0", material_id))
+        return PhononDOS(**self._phonon["dos"][material_id])  # mp-api's default: the document model

@@ -26,8 +26,8 @@ from tqdm import tqdm
 from dosforge.config import known_keys
 from dosforge.grid import BIN_VALUES, EnergyGrid
 from dosforge.io import read_json, write_json, write_text
-from dosforge.preprocess import spectra, symmetry, validate
-from dosforge.records import iter_record_paths, read_record
+from dosforge.preprocess import phonon, spectra, symmetry, validate
+from dosforge.records import PhononRecord, iter_record_paths, read_record
 from dosforge.shards import write_shard
 from dosforge.sources import skipped_items
 
@@ -71,6 +71,9 @@ def preprocess(
 
     paths = iter_record_paths(raw_dir)
     fetch_report = read_json(raw_dir / "fetch_report.json") if (raw_dir / "fetch_report.json").exists() else {}
+    is_phonon = fetch_report.get("spectrum") == "phonon"  # the kind fetch wrote (data.spectrum)
+    ph_grid = phonon.FrequencyGrid.from_params(params) if is_phonon else None
+    ph_opts = phonon.options(params) if is_phonon else None
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*out_dir.glob("shard-*.h5"), out_dir / "manifest.json", out_dir / "rejects.csv"]:
         stale.unlink(missing_ok=True)
@@ -78,7 +81,8 @@ def preprocess(
     rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)]
     shards, ids, buffer = [], [], []
     pg_counts, sources, synthetic, graph_keys, fallbacks = Counter(), set(), set(), None, 0
-    init = (grid, graph_builder, resample)
+    init = (grid, graph_builder, resample, (ph_grid, ph_opts) if is_phonon else None)
+    scales, mode_fractions = {}, []
     for result in _map(paths, init, workers, int(cfg.get("chunksize", 8)), progress):
         if "reason" in result:
             rejects.append({**result, "stage": "preprocess"})
@@ -86,6 +90,9 @@ def preprocess(
         ids.append(result["id"])
         pg_counts[result["point_group"]] += 1
         fallbacks += result.pop("symprec") is None
+        if is_phonon:
+            scales[result["id"]] = result["scale"]
+            mode_fractions.append(result["mode_fraction_in_window"])
         sources.add(result["source"])
         synthetic.add(bool(result["synthetic"]))
         graph_keys = sorted(result["graph"])
@@ -119,8 +126,20 @@ def preprocess(
         },
         "point_groups": dict(sorted(pg_counts.items())),
     }
+    if is_phonon:  # the electron manifest keeps its exact keys and order
+        bin_value = phonon.BIN_VALUES[ph_opts["resample"]]
+        manifest.update(grid=ph_grid.as_dict(), resample=ph_opts["resample"], bin_value=bin_value)
+        manifest.update(spectrum="phonon", normalize=ph_opts["normalize"], scale=scales)
+        manifest["mode_fraction_in_window"] = _summary(mode_fractions)
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def _summary(values: list[float]) -> dict | None:
+    """Share of the 3N modes inside the phonon grid's window: min / median / max over materials."""
+    if not values:
+        return None
+    return {"min": float(np.min(values)), "median": float(np.median(values)), "max": float(np.max(values))}
 
 
 def _map(paths, init, workers: int, chunksize: int, progress: bool):
@@ -135,8 +154,8 @@ def _map(paths, init, workers: int, chunksize: int, progress: bool):
         yield from bar(pool.imap(process_path, paths, chunksize=chunksize))
 
 
-def _init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str) -> None:
-    _CTX.update(grid=grid, graph_builder=graph_builder, resample=resample)
+def _init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str, phonon_cfg=None) -> None:
+    _CTX.update(grid=grid, graph_builder=graph_builder, resample=resample, phonon=phonon_cfg)
 
 
 def process_path(path: Path) -> dict:
@@ -148,6 +167,11 @@ def process_path(path: Path) -> dict:
         except Exception as exc:
             raise validate.Reject(validate.UNPARSEABLE, f"record file: {type(exc).__name__}: {exc}") from exc
         record_id, source_file = record.id, str(record.meta.get("file", source_file))
+        if _CTX.get("phonon") is not None:
+            ph_grid, ph_opts = _CTX["phonon"]
+            return phonon.process_phonon_record(record, ph_grid, _CTX["graph_builder"], ph_opts)
+        if isinstance(record, PhononRecord):
+            raise validate.Reject(validate.UNEXPECTED, "a phonon record without a phonon fetch report (data.spectrum)")
         return process_record(record, _CTX["grid"], _CTX["graph_builder"], _CTX["resample"])
     except validate.Reject as rej:
         return {"id": record_id, "source_file": source_file, "reason": rej.reason, "detail": rej.detail}

@@ -41,6 +41,7 @@ MP_KEYS = (
     "cache_dir",
     "max_retries",
     "backoff_s",
+    "phonon_method",
 )
 SUMMARY_FIELDS = [
     "material_id",
@@ -67,25 +68,12 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
     from dosforge.sources import skip
 
     cfg = known_keys(dict(params.get("mp") or {}), MP_KEYS, "mp")
-    api_key = os.environ.get("MP_API_KEY", "").strip()
-    if not api_key:
-        raise ConfigError(
-            "data.source=mp needs a Materials Project API key in the MP_API_KEY environment variable "
-            "(export MP_API_KEY=...; it is read from there only and never written to params or outputs)"
-        )
-    factory = client_factory or make_client
-    client = None
-
-    def get_client():  # constructed on first need: a fully cached resume never goes online
-        nonlocal client
-        if client is None:
-            client = factory(api_key)
-        return client
-
+    api_key = api_key_from_env()
+    get_client = lazy_client(api_key, client_factory or make_client)
     retry = Retrier(int(cfg.get("max_retries", 6)), float(cfg.get("backoff_s", 2.0)))
     cache = Path(cfg.get("cache_dir") or "data/cache/mp")
     query = build_query(params)
-    docs = _select(query, int(cfg.get("limit") or 0), cache, get_client, retry)
+    docs = select(query, int(cfg.get("limit") or 0), cache, get_client, retry)
 
     skipped, written, downloaded = [], 0, 0
     selected = {d["material_id"] for d in docs}
@@ -95,15 +83,15 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
     for doc in tqdm(docs, desc="fetch mp", unit="material"):
         mid = doc["material_id"]
         entry_path = cache / "materials" / record_filename(mid)
-        entry = _read_cached(entry_path)
+        entry = read_cached(entry_path)
         if entry is None:
             try:
                 dos = retry(lambda mid=mid: get_client().get_dos_by_material_id(mid, load_projections=True))
             except RetryableError as exc:
-                skipped.append(skip(mid, "download failed", _scrub(str(exc), api_key)))
+                skipped.append(skip(mid, "download failed", scrub(str(exc), api_key)))
                 continue
             except Exception as exc:  # e.g. MPRestError "no DOS for this id": a per-material failure, reported
-                skipped.append(skip(mid, "no DOS", _scrub(f"{type(exc).__name__}: {exc}", api_key)))
+                skipped.append(skip(mid, "no DOS", scrub(f"{type(exc).__name__}: {exc}", api_key)))
                 continue
             entry = {"summary": doc, "dos": dos.as_dict()}
             write_json(entry_path, entry, indent=None)  # atomic: complete or absent
@@ -132,10 +120,33 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
     }
 
 
-def build_query(params: dict) -> dict:
-    """The summary search arguments. `has_props=["dos"]` and `include_gnome=False` are always set."""
+def api_key_from_env() -> str:
+    api_key = os.environ.get("MP_API_KEY", "").strip()
+    if not api_key:
+        raise ConfigError(
+            "data.source=mp needs a Materials Project API key in the MP_API_KEY environment variable "
+            "(export MP_API_KEY=...; it is read from there only and never written to params or outputs)"
+        )
+    return api_key
+
+
+def lazy_client(api_key: str, factory: Callable[[str], object]) -> Callable[[], object]:
+    """A getter that builds the client on first need: a fully cached resume never goes online."""
+    client = None
+
+    def get_client():
+        nonlocal client
+        if client is None:
+            client = factory(api_key)
+        return client
+
+    return get_client
+
+
+def build_query(params: dict, has_prop: str = "dos") -> dict:
+    """The summary search arguments. `has_props=[has_prop]` and `include_gnome=False` are always set."""
     cfg = params.get("mp") or {}
-    query: dict = {"has_props": ["dos"], "include_gnome": False, "fields": SUMMARY_FIELDS}
+    query: dict = {"has_props": [has_prop], "include_gnome": False, "fields": SUMMARY_FIELDS}
     max_sites = params.get("data", {}).get("max_sites")
     num_sites = cfg.get("num_sites")
     if num_sites is not None:
@@ -154,7 +165,7 @@ def build_query(params: dict) -> dict:
     return query
 
 
-def _select(query: dict, limit: int, cache: Path, get_client, retry) -> list[dict]:
+def select(query: dict, limit: int, cache: Path, get_client, retry) -> list[dict]:
     """Run (or reload) the selection; cached by a hash of the query so a resume asks nothing twice."""
     digest = hashlib.sha256(json.dumps(query, sort_keys=True, default=list).encode()).hexdigest()[:16]
     path = cache / f"selection-{digest}.json.gz"
@@ -182,7 +193,8 @@ def _plain(doc) -> dict:
     return doc
 
 
-def _read_cached(path: Path) -> dict | None:
+def read_cached(path: Path) -> dict | None:
+    """A cached JSON file, or None when absent or damaged (a damaged one is removed, then fetched again)."""
     if not path.exists():
         return None
     try:
@@ -225,5 +237,5 @@ def is_retryable(exc: Exception) -> bool:
     return type(exc).__name__ in {"ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"}
 
 
-def _scrub(text: str, api_key: str) -> str:
+def scrub(text: str, api_key: str) -> str:
     return text.replace(api_key, "***") if api_key else text
