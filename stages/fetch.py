@@ -1,6 +1,6 @@
 """DVC stage `fetch`: raw records for `data.source` (embedded | mp | files) into data/raw/.
 
-python stages/fetch.py            # writes data/raw/records/*.json.gz and data/raw/fetch_report.json
+python stages/fetch.py            # writes data/raw/records/*.dosrec and data/raw/fetch_report.json
 """
 
 from __future__ import annotations

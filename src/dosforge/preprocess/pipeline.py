@@ -1,40 +1,46 @@
 """preprocess: every raw record -> one processed material or one reject with its reason.
 
-Records are processed in parallel (`preprocess.workers` processes, a tqdm bar), in a fixed order
-(sorted ids) so the output is the same for the same input. Materials are written to HDF5 shards of
-`preprocess.shard_size`; rejects (including the items fetch already skipped) go to `rejects.csv`;
-`manifest.json` lists ids, counts, grid, resample mode (`preprocess.resample`, see `spectra`), source,
-synthetic flag, graph parameters and shard sha256s.
+Records are taken in a fixed order (sorted ids) and cut by input position into chunks of
+`preprocess.chunk_records`; each chunk is processed independently into a work shard + sidecar under
+the work folder (`chunks`), on `preprocess.workers` local processes or a SLURM array (`executors`,
+`DOSFORGE_EXECUTOR`), and a chunk that is already done is not recomputed, so a killed run resumes.
+The reduce step (`reduce`) then writes the outputs: materials in HDF5 shards of
+`preprocess.shard_size`; rejects (including the items fetch already skipped) in `rejects.csv`;
+`manifest.json` with ids, counts, grid, resample mode (`preprocess.resample`, see `spectra`), source,
+synthetic flag, graph parameters and shard sha256s. The outputs do not depend on the worker count,
+the executor or the chunk size.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import inspect
-import io
-import multiprocessing as mp
+import json
 import os
-import sys
-from collections import Counter
+import shutil
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from dosforge.config import known_keys
 from dosforge.grid import BIN_VALUES, EnergyGrid
-from dosforge.io import read_json, write_json, write_text
+from dosforge.io import read_json, write_json
 from dosforge.preprocess import spectra, symmetry, validate
-from dosforge.records import iter_record_paths, read_record
-from dosforge.shards import write_shard
+from dosforge.preprocess.chunks import ChunkJob, finished_sidecar
+from dosforge.preprocess.executors import executor_name, run_jobs
+from dosforge.preprocess.reduce import summarise, write_final_shards, write_rejects_csv
+from dosforge.records import iter_record_paths, read_record, record_id_from_path
 from dosforge.sources import skipped_items
 
-PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "chunksize", "resample")
+PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "resample", "chunk_records", "work_dir")
 GraphBuilder = Callable[[object], dict]
 _AUTO = "auto"
 _CTX: dict = {}
+# the code whose change makes cached work shards stale (part of the work folder's fingerprint)
+_CODE = ("preprocess", "graph.py", "grid.py", "records.py", "shards.py")
 
 
 def default_graph_builder(params: dict) -> GraphBuilder:
@@ -58,8 +64,13 @@ def preprocess(
     graph_builder: GraphBuilder | None | str = _AUTO,
     workers: int | None = None,
     progress: bool = True,
+    run_report: dict | None = None,
 ) -> dict:
-    """Process `<raw_dir>/records/*.json.gz` into `out_dir`; return the manifest (with reject counts)."""
+    """Process `<raw_dir>/records/` into `out_dir`; return the manifest (with reject counts).
+
+    `run_report`, if given, is filled with what this run did: chunks, reused and computed chunk
+    indices, the work folder and the executor.
+    """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     cfg = known_keys(dict(params.get("preprocess") or {}), PREPROCESS_KEYS, "preprocess")
     grid = EnergyGrid.from_params(params)
@@ -68,6 +79,10 @@ def preprocess(
         graph_builder = default_graph_builder(params) if cfg.get("graphs", True) else None
     workers = int(workers if workers is not None else cfg.get("workers", 0)) or os.cpu_count() or 1
     shard_size = int(cfg.get("shard_size", 4096))
+    chunk_records = int(cfg.get("chunk_records", 256))
+    if shard_size < 1 or chunk_records < 1:
+        raise ValueError(f"preprocess.shard_size ({shard_size}) and chunk_records ({chunk_records}) must be >= 1")
+    executor = executor_name()
 
     paths = iter_record_paths(raw_dir)
     fetch_report = read_json(raw_dir / "fetch_report.json") if (raw_dir / "fetch_report.json").exists() else {}
@@ -75,73 +90,127 @@ def preprocess(
     for stale in [*out_dir.glob("shard-*.h5"), out_dir / "manifest.json", out_dir / "rejects.csv"]:
         stale.unlink(missing_ok=True)
 
-    rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)]
-    shards, ids, buffer = [], [], []
-    pg_counts, sources, synthetic, graph_keys, fallbacks = Counter(), set(), set(), None, 0
-    init = (grid, graph_builder, resample)
-    for result in _map(paths, init, workers, int(cfg.get("chunksize", 8)), progress):
-        if "reason" in result:
-            rejects.append({**result, "stage": "preprocess"})
-            continue
-        ids.append(result["id"])
-        pg_counts[result["point_group"]] += 1
-        fallbacks += result.pop("symprec") is None
-        sources.add(result["source"])
-        synthetic.add(bool(result["synthetic"]))
-        graph_keys = sorted(result["graph"])
-        buffer.append(result)
-        if len(buffer) == shard_size:
-            shards.append(_flush(out_dir, len(shards), buffer))
-            buffer = []
-    if buffer:
-        shards.append(_flush(out_dir, len(shards), buffer))
+    fingerprint = _work_fingerprint(params, grid, resample, graph_builder, chunk_records)
+    with _work_folder(cfg.get("work_dir"), fingerprint) as work_dir:
+        jobs = [
+            ChunkJob(k, tuple(map(str, paths[a : a + chunk_records])), str(work_dir), grid, graph_builder, resample)
+            for k, a in enumerate(range(0, len(paths), chunk_records))
+        ]
+        sidecars = {j.index: s for j in jobs if (s := finished_sidecar(j)) is not None}
+        todo = [j for j in jobs if j.index not in sidecars]
+        sidecars.update(run_jobs(todo, workers, work_dir / "submitit", progress))
+        ordered = [sidecars[j.index] for j in jobs]
+        shards = write_final_shards(out_dir, work_dir, ordered, shard_size)
+        _drop_stale_chunks(work_dir, len(jobs))
+        if run_report is not None:
+            run_report.update(
+                chunks=len(jobs),
+                reused=sorted(set(range(len(jobs))) - {j.index for j in todo}),
+                computed=[j.index for j in todo],
+                work_dir=str(work_dir),
+                executor=executor,
+            )
 
-    counts = dict(sorted(Counter(r["reason"] for r in rejects).items()))
-    write_text(out_dir / "rejects.csv", _rejects_csv(rejects))
+    found = summarise(ordered)
+    rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)] + found["rejects"]
+    counts: dict[str, int] = {}
+    for r in rejects:
+        counts[r["reason"]] = counts.get(r["reason"], 0) + 1
+    write_rejects_csv(out_dir / "rejects.csv", rejects)
+    sources = found["sources"]
     manifest = {
-        "n_materials": len(ids),
+        "n_materials": len(found["ids"]),
         "n_records": len(paths),
         "n_rejected": len(rejects),
-        "rejected_by_reason": counts,
-        "ids": ids,
+        "rejected_by_reason": dict(sorted(counts.items())),
+        "ids": found["ids"],
         "shards": shards,
         "grid": grid.as_dict(),
         "resample": resample,
         "bin_value": BIN_VALUES[resample],
         "source": fetch_report.get("source") or (sorted(sources)[0] if len(sources) == 1 else sorted(sources)),
-        "synthetic": fetch_report.get("synthetic", any(synthetic)),
-        "graph": {"params": params.get("graph") if graph_builder else None, "keys": graph_keys or []},
+        "synthetic": fetch_report.get("synthetic", any(found["synthetic"])),
+        "graph": {"params": params.get("graph") if graph_builder else None, "keys": found["graph_keys"] or []},
         "symmetry": {
             "symprec": list(symmetry.SYMPRECS),
             "angle_tolerance": symmetry.ANGLE_TOLERANCE,
             "fallback_point_group": symmetry.FALLBACK,
-            "n_fallbacks": fallbacks,
+            "n_fallbacks": found["n_fallbacks"],
         },
-        "point_groups": dict(sorted(pg_counts.items())),
+        "point_groups": found["point_groups"],
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
 
-def _map(paths, init, workers: int, chunksize: int, progress: bool):
-    bar = partial(tqdm, total=len(paths), desc="preprocess", unit="material", disable=not progress, file=sys.stderr)
-    if workers <= 1 or len(paths) < 2 * chunksize:
-        _init_worker(*init)
-        yield from bar(map(process_path, paths))
-        return
-    # fork: the workers inherit the grid and the graph builder (which may be a closure) without pickling
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
-    with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
-        yield from bar(pool.imap(process_path, paths, chunksize=chunksize))
+def _work_fingerprint(params, grid, resample, graph_builder, chunk_records) -> str:
+    """What the work shards depend on besides their inputs: settings, graph builder and the code itself."""
+    package = Path(__file__).resolve().parents[1]
+    code = hashlib.sha256()
+    for name in _CODE:
+        for f in sorted((package / name).rglob("*.py")) if (package / name).is_dir() else [package / name]:
+            code.update(f.read_bytes())
+    key = {
+        "grid": grid.as_dict(),
+        "resample": resample,
+        "graph": params.get("graph") if graph_builder else None,
+        "builder": _describe(graph_builder),
+        "chunk_records": chunk_records,
+        "code": code.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str) -> None:
+def _describe(fn) -> str | None:
+    if fn is None:
+        return None
+    if isinstance(fn, partial):
+        return f"{_describe(fn.func)}{sorted(fn.keywords.items())}"
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+class _work_folder:
+    """`<work_dir>/<fingerprint>/` kept for resume (other fingerprints' folders are removed after a
+    successful run); without `preprocess.work_dir`, a temporary folder removed at the end (no resume)."""
+
+    def __init__(self, work_dir: str | None, fingerprint: str):
+        self.root = Path(work_dir) if work_dir else None
+        self.fingerprint, self._tmp = fingerprint, None
+
+    def __enter__(self) -> Path:
+        if self.root is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="dosforge-preprocess-")
+            return Path(self._tmp.name)
+        path = self.root / self.fingerprint
+        path.mkdir(parents=True, exist_ok=True)
+        for leftover in path.glob(".chunk-*.tmp"):  # written by a run killed mid-file
+            leftover.unlink(missing_ok=True)
+        return path
+
+    def __exit__(self, exc_type, *_):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        elif exc_type is None:
+            for other in self.root.iterdir():
+                if other.is_dir() and other.name != self.fingerprint and len(other.name) == len(self.fingerprint):
+                    shutil.rmtree(other, ignore_errors=True)
+        return False
+
+
+def _drop_stale_chunks(work_dir: Path, n_chunks: int) -> None:
+    """Chunk files beyond the current input (left by an earlier, longer input) are not needed any more."""
+    for f in [*work_dir.glob("chunk-*.h5"), *work_dir.glob("chunk-*.json")]:
+        if int(f.stem.removeprefix("chunk-")) >= n_chunks:
+            f.unlink(missing_ok=True)
+
+
+def init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str) -> None:
     _CTX.update(grid=grid, graph_builder=graph_builder, resample=resample)
 
 
 def process_path(path: Path) -> dict:
     """One record file -> a material dict, or {id, source_file, reason, detail} when rejected."""
-    record_id, source_file = Path(path).name.removesuffix(".json.gz"), str(path)
+    record_id, source_file = record_id_from_path(path), str(path)
     try:
         try:
             record = read_record(path)
@@ -201,17 +270,3 @@ def _z(symbol: str) -> int:
     from pymatgen.core.periodic_table import Element
 
     return Element(symbol).Z
-
-
-def _flush(out_dir: Path, index: int, buffer: list[dict]) -> dict:
-    name = f"shard-{index:05d}.h5"
-    return {"file": name, "n": len(buffer), "sha256": write_shard(out_dir / name, buffer)}
-
-
-def _rejects_csv(rejects: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["id", "source_file", "stage", "reason", "detail"], lineterminator="\n")
-    writer.writeheader()
-    for r in rejects:
-        writer.writerow({k: r.get(k, "") for k in writer.fieldnames})
-    return buf.getvalue()

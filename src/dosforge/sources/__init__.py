@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dosforge.config import choice
 from dosforge.io import write_json
-from dosforge.records import SOURCES
+from dosforge.records import SOURCES, iter_record_paths
 
 SYNTHETIC = {"embedded": True, "mp": False, "files": False}
 
@@ -39,7 +39,7 @@ def fetch(params: dict, raw_dir: str | Path) -> dict:
     report.setdefault("synthetic", SYNTHETIC[source])
     report.setdefault("skipped", [])
     items = skipped_items(report)
-    report["n_records"] = len(list(records_dir.glob("*.json.gz")))
+    report["n_records"] = len(iter_record_paths(raw_dir))
     report["n_skipped"] = len(items)
     report["skipped_counts"] = count_reasons(items)
     write_json(raw_dir / "fetch_report.json", report)
