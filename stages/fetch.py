@@ -15,6 +15,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from dosforge.config import ConfigError, load_params  # noqa: E402
 from dosforge.sources import fetch  # noqa: E402
 
+MAX_LISTED = 200  # files not read, listed one per line; the report lists all
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,9 +29,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fetch: {exc}", file=sys.stderr)
         return 2
     label = " (SYNTHETIC labels)" if report["synthetic"] else ""
-    print(f"fetch [{report['source']}{label}]: {report['n_records']} records, {report['n_skipped']} skipped")
+    unread = report.get("unread_files", [])
+    not_read = f", {len(unread)} files under data.path not read" if "unread_files" in report else ""
+    print(f"fetch [{report['source']}{label}]: {report['n_records']} records, {report['n_skipped']} skipped{not_read}")
     for reason, n in report["skipped_counts"].items():
         print(f"  skipped  {n:6d}  {reason}")
+    for reason, n in report.get("unread_counts", {}).items():
+        print(f"  not read {n:6d}  {reason}")
+    for item in unread[:MAX_LISTED]:
+        print(f"    {item['file']}: {item['reason']}" + (f" ({item['detail']})" if item["detail"] else ""))
+    if len(unread) > MAX_LISTED:
+        print(
+            f"    ... and {len(unread) - MAX_LISTED} more: every one is in {args.out}/fetch_report.json (unread_files)"
+        )
     return 0
 
 
