@@ -86,6 +86,14 @@ def record_filename(record_id: str) -> str:
     return safe_name(record_id) + RECORD_SUFFIX
 
 
+def record_path(raw_dir: str | Path, record_id: str) -> Path:
+    """The record file of `record_id` under `<raw_dir>/records/`: `.dosrec`, else a legacy `.json.gz` if present."""
+    records = Path(raw_dir) / "records"
+    path = records / record_filename(record_id)
+    legacy = records / (safe_name(record_id) + LEGACY_SUFFIX)
+    return legacy if not path.exists() and legacy.exists() else path
+
+
 def record_id_from_path(path: str | Path) -> str:
     """The file-name stem of a record file (the id when the record itself cannot be read)."""
     name = Path(path).name
