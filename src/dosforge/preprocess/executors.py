@@ -68,7 +68,10 @@ def run_chunk_group(jobs: list[ChunkJob]) -> list[dict]:
 
 
 def _run_slurm(jobs: list[ChunkJob], workers: int, folder: Path) -> Iterator[dict]:
-    import submitit
+    try:
+        import submitit
+    except ImportError as exc:
+        raise ImportError(f"{EXECUTOR_ENV}=slurm needs submitit: pip install 'dosforge[slurm]'") from exc
 
     executor = submitit.AutoExecutor(folder=str(folder))
     env = os.environ.get
