@@ -13,12 +13,8 @@ the executor or the chunk size.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -32,6 +28,7 @@ from dosforge.preprocess import spectra, symmetry, validate
 from dosforge.preprocess.chunks import ChunkJob, finished_sidecar
 from dosforge.preprocess.executors import executor_name, run_jobs
 from dosforge.preprocess.reduce import summarise, write_final_shards, write_rejects_csv
+from dosforge.preprocess.workdir import WorkFolder, drop_stale_chunks, work_fingerprint
 from dosforge.records import iter_record_paths, read_record, record_id_from_path
 from dosforge.sources import skipped_items
 
@@ -39,8 +36,6 @@ PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "resample", "chunk_records
 GraphBuilder = Callable[[object], dict]
 _AUTO = "auto"
 _CTX: dict = {}
-# the code whose change makes cached work shards stale (part of the work folder's fingerprint)
-_CODE = ("preprocess", "graph.py", "grid.py", "records.py", "shards.py")
 
 
 def default_graph_builder(params: dict) -> GraphBuilder:
@@ -90,8 +85,8 @@ def preprocess(
     for stale in [*out_dir.glob("shard-*.h5"), out_dir / "manifest.json", out_dir / "rejects.csv"]:
         stale.unlink(missing_ok=True)
 
-    fingerprint = _work_fingerprint(params, grid, resample, graph_builder, chunk_records)
-    with _work_folder(cfg.get("work_dir"), fingerprint) as work_dir:
+    fingerprint = work_fingerprint(params, grid, resample, graph_builder, chunk_records)
+    with WorkFolder(cfg.get("work_dir"), fingerprint) as work_dir:
         jobs = [
             ChunkJob(k, tuple(map(str, paths[a : a + chunk_records])), str(work_dir), grid, graph_builder, resample)
             for k, a in enumerate(range(0, len(paths), chunk_records))
@@ -101,7 +96,7 @@ def preprocess(
         sidecars.update(run_jobs(todo, workers, work_dir / "submitit", progress))
         ordered = [sidecars[j.index] for j in jobs]
         shards = write_final_shards(out_dir, work_dir, ordered, shard_size)
-        _drop_stale_chunks(work_dir, len(jobs))
+        drop_stale_chunks(work_dir, len(jobs))
         if run_report is not None:
             run_report.update(
                 chunks=len(jobs),
@@ -141,67 +136,6 @@ def preprocess(
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
-
-
-def _work_fingerprint(params, grid, resample, graph_builder, chunk_records) -> str:
-    """What the work shards depend on besides their inputs: settings, graph builder and the code itself."""
-    package = Path(__file__).resolve().parents[1]
-    code = hashlib.sha256()
-    for name in _CODE:
-        for f in sorted((package / name).rglob("*.py")) if (package / name).is_dir() else [package / name]:
-            code.update(f.read_bytes())
-    key = {
-        "grid": grid.as_dict(),
-        "resample": resample,
-        "graph": params.get("graph") if graph_builder else None,
-        "builder": _describe(graph_builder),
-        "chunk_records": chunk_records,
-        "code": code.hexdigest(),
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _describe(fn) -> str | None:
-    if fn is None:
-        return None
-    if isinstance(fn, partial):
-        return f"{_describe(fn.func)}{sorted(fn.keywords.items())}"
-    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
-
-
-class _work_folder:
-    """`<work_dir>/<fingerprint>/` kept for resume (other fingerprints' folders are removed after a
-    successful run); without `preprocess.work_dir`, a temporary folder removed at the end (no resume)."""
-
-    def __init__(self, work_dir: str | None, fingerprint: str):
-        self.root = Path(work_dir) if work_dir else None
-        self.fingerprint, self._tmp = fingerprint, None
-
-    def __enter__(self) -> Path:
-        if self.root is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="dosforge-preprocess-")
-            return Path(self._tmp.name)
-        path = self.root / self.fingerprint
-        path.mkdir(parents=True, exist_ok=True)
-        for leftover in path.glob(".chunk-*.tmp"):  # written by a run killed mid-file
-            leftover.unlink(missing_ok=True)
-        return path
-
-    def __exit__(self, exc_type, *_):
-        if self._tmp is not None:
-            self._tmp.cleanup()
-        elif exc_type is None:
-            for other in self.root.iterdir():
-                if other.is_dir() and other.name != self.fingerprint and len(other.name) == len(self.fingerprint):
-                    shutil.rmtree(other, ignore_errors=True)
-        return False
-
-
-def _drop_stale_chunks(work_dir: Path, n_chunks: int) -> None:
-    """Chunk files beyond the current input (left by an earlier, longer input) are not needed any more."""
-    for f in [*work_dir.glob("chunk-*.h5"), *work_dir.glob("chunk-*.json")]:
-        if int(f.stem.removeprefix("chunk-")) >= n_chunks:
-            f.unlink(missing_ok=True)
 
 
 def init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str) -> None:
