@@ -1,24 +1,35 @@
-"""Preprocess throughput on MP-like records: materials (spectra sets) per second, with and without graphs.
+"""Preprocess throughput on MP-like records, before and after issue 14, in one run: materials per second.
 
     python benchmarks/bench_preprocess.py                 # 2,000 records, 2,000 raw points, 3 elements, 2 workers
-    python benchmarks/bench_preprocess.py --n 5000 --workers 2
+    python benchmarks/bench_preprocess.py --n 5000 --workers 2 --before-rev a4cec37
 
-Goal (issue 2): the paper's 62,964 materials in under two minutes on 2 cores, i.e. >= ~525 materials/s.
+Goal (issues 2 and 14): the paper's 62,964 materials in under two minutes on 2 cores, i.e. >= 525 materials/s.
 The records are synthetic *inputs* for timing only (random perovskite-like ABX3 cells, spin-polarised
-Gaussian-mixture DOS on a 2,000-point grid spanning [-60, 40] eV around E_F, as MP grids do). Reading
-the gzipped JSON records is part of what is timed; writing them is not. Graphs: dosforge.graph.build_graph
-with the params.yaml defaults (cutoff 4 A, 25 neighbours).
+Gaussian-mixture DOS on a 2,000-point grid spanning [-60, 40] eV around E_F, as MP grids do). The same
+records are written in both raw formats: gzipped JSON (`<id>.json.gz`, what fetch wrote before issue 14)
+for "before", `.dosrec` for "after". "before" is the code of `--before-rev` (default a4cec37, main before
+issue 14: one parent writing every shard, gzipped JSON records, pymatgen's SpacegroupAnalyzer), extracted
+with `git archive` and run in a subprocess; "after" is this checkout, also in a subprocess, so both pay the
+same start-up and neither sees the other's caches. Reading the records is part of what is timed; writing
+them is not. Graphs: dosforge.graph.build_graph, cutoff 4 A, 25 neighbours (as when 272/s was measured;
+params.yaml now uses 12, which is cheaper).
+Each run prints wall-clock materials/s and CPU ms per material (user + system of the process and its
+workers), whose inverse times the worker count is the rate idle cores would reach.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import json
 import os
-import resource
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -27,8 +38,24 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 from pymatgen.core import Lattice, Structure  # noqa: E402
 
-from dosforge.preprocess import preprocess  # noqa: E402
-from dosforge.records import RawRecord, record_filename  # noqa: E402
+from dosforge.records import LEGACY_SUFFIX, RawRecord, safe_name, write_record  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BEFORE_REV = "a4cec37"  # main before issue 14
+GRAPH = {"cutoff": 4.0, "max_neighbors": 25}
+# run in a subprocess with PYTHONPATH set to one version's src/: times preprocess() alone (not the imports)
+RUNNER = """
+import json, resource, sys, time
+cfg = json.loads(sys.argv[1])
+from dosforge.preprocess import preprocess
+def cpu():
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+c0, t0 = cpu(), time.perf_counter()
+m = preprocess(cfg["raw"], cfg["out"], cfg["params"], progress=False)
+wall, used = time.perf_counter() - t0, cpu() - c0
+print(json.dumps({"wall": wall, "cpu": used, "n": m["n_materials"], "rejected": m["n_rejected"]}))
+"""
 
 A_SITES, B_SITES, X_SITES = ["Sr", "Ba", "Ca", "La", "K"], ["Ti", "Zr", "Fe", "Mn", "Nb"], ["O", "F", "S"]
 
@@ -67,10 +94,42 @@ def synthetic_record(i: int, points: int, rng: np.random.Generator) -> RawRecord
     )
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the pool workers), user + system."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+def write_both_formats(n: int, points: int, legacy: Path, binary: Path) -> None:
+    rng = np.random.default_rng(0)
+    (legacy / "records").mkdir(parents=True)
+    for i in range(n):
+        rec = synthetic_record(i, points, rng)
+        write_record(binary, rec)
+        data = orjson.dumps(rec.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)  # as fetch wrote it: gzip level 1
+        (legacy / "records" / (safe_name(rec.id) + LEGACY_SUFFIX)).write_bytes(gzip.compress(data, compresslevel=1))
+
+
+def extract_src(rev: str, dest: Path) -> Path | None:
+    """`src/` of git revision `rev` under `dest` (None, with a message, if git or the revision is missing)."""
+    try:
+        tar = subprocess.run(["git", "archive", rev, "src"], cwd=REPO, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"before: cannot extract {rev} ({exc}); only 'after' is measured", file=sys.stderr)
+        return None
+    with tarfile.open(fileobj=BytesIO(tar)) as tf:
+        tf.extractall(dest, filter="data")
+    return dest / "src"
+
+
+def run_preprocess(src: Path, raw: Path, out: Path, params: dict) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    cfg = json.dumps({"raw": str(raw), "out": str(out), "params": params})
+    done = subprocess.run([sys.executable, "-c", RUNNER, cfg], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"preprocess with {src} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def main(argv=None) -> int:
@@ -78,39 +137,43 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--points", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--before-rev", default=BEFORE_REV, help="git revision measured as 'before' ('' to skip)")
     args = ap.parse_args(argv)
 
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw"
+        tmp = Path(tmp)
         t0 = time.perf_counter()
-        (raw / "records").mkdir(parents=True)
-        for i in range(args.n):  # the record format of dosforge.records, gzip level 1 to set up faster
-            rec = synthetic_record(i, args.points, rng)
-            data = orjson.dumps(rec.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
-            (raw / "records" / record_filename(rec.id)).write_bytes(gzip.compress(data, compresslevel=1))
-        print(f"wrote {args.n} records ({args.points} points, 3 elements, 2 spins) in {time.perf_counter() - t0:.1f} s")
-        params = {
-            "grid": {"emin": -10.0, "emax": 10.0, "bins": 256},
-            "graph": {"cutoff": 4.0, "max_neighbors": 25},
-            "preprocess": {"workers": args.workers, "shard_size": 4096, "chunksize": 16},
-        }
+        write_both_formats(args.n, args.points, tmp / "raw-json", tmp / "raw-dosrec")
+        print(
+            f"wrote {args.n} records ({args.points} points, 3 elements, 2 spins) in both formats "
+            f"in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}"
+        )
+        versions = [("after", REPO / "src", tmp / "raw-dosrec", {"chunk_records": 256})]
+        before = extract_src(args.before_rev, tmp / "before") if args.before_rev else None
+        if before is not None:
+            versions.insert(0, (f"before ({args.before_rev})", before, tmp / "raw-json", {"chunksize": 16}))
         for graphs in (False, True):
-            params["preprocess"]["graphs"] = graphs
-            cpu0 = _cpu_seconds()
-            t0 = time.perf_counter()
-            manifest = preprocess(raw, Path(tmp) / f"out-{graphs}", params, progress=False)
-            dt = time.perf_counter() - t0
-            n = manifest["n_materials"]
-            cpu_ms = (_cpu_seconds() - cpu0) / n * 1000
-            ideal = args.workers * 1000 / cpu_ms  # what the CPU work allows on idle cores
-            print(
-                f"graphs={'on ' if graphs else 'off'} workers={args.workers}: {n} materials in {dt:.2f} s wall "
-                f"= {n / dt:.0f} materials/s (62,964 in {62964 * dt / n:.0f} s); CPU {cpu_ms:.2f} ms/material "
-                f"-> {ideal:.0f} materials/s on {args.workers} idle cores (62,964 in {62964 / ideal:.0f} s); "
-                f"goal >= 525/s; rejected={manifest['n_rejected']}"
-            )
-    print(f"load average now: {os.getloadavg()[0]:.1f} (other processes on the same cores lower the wall-clock rate)")
+            digests = set()
+            for label, src, raw, extra in versions:
+                params = {
+                    "grid": {"emin": -10.0, "emax": 10.0, "bins": 256},
+                    "graph": GRAPH,
+                    "preprocess": {"workers": args.workers, "shard_size": 4096, "graphs": graphs, **extra},
+                }
+                out = tmp / f"out-{label.split()[0]}-{graphs}"
+                r = run_preprocess(src, raw, out, params)
+                digests.add(digest(out))
+                cpu_ms = r["cpu"] / r["n"] * 1000
+                ideal = args.workers * 1000 / cpu_ms  # what the CPU work allows on idle cores
+                print(
+                    f"{label:18s} graphs={'on ' if graphs else 'off'} workers={args.workers}: {r['n']} materials in "
+                    f"{r['wall']:.2f} s wall = {r['n'] / r['wall']:.0f} materials/s (62,964 in "
+                    f"{62964 * r['wall'] / r['n']:.0f} s); CPU {cpu_ms:.2f} ms/material -> {ideal:.0f} materials/s "
+                    f"on {args.workers} idle cores; goal >= 525/s; rejected={r['rejected']}; "
+                    f"load average {os.getloadavg()[0]:.1f}"
+                )
+            if len(versions) == 2:
+                print(f"  processed outputs byte-identical before/after: {'yes' if len(digests) == 1 else 'NO'}")
     return 0
 
 

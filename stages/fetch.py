@@ -1,6 +1,6 @@
 """DVC stage `fetch`: raw records for `data.source` (embedded | mp | files) and `data.spectrum` into data/raw/.
 
-python stages/fetch.py            # writes data/raw/records/*.json.gz and data/raw/fetch_report.json
+python stages/fetch.py            # writes data/raw/records/*.dosrec and data/raw/fetch_report.json
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from dosforge.config import ConfigError, load_params  # noqa: E402
 from dosforge.sources import fetch  # noqa: E402
 
+MAX_LISTED = 200  # files not read, listed one per line; the report lists all
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,9 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     label = " (SYNTHETIC labels)" if report["synthetic"] else ""
     kind = ", phonon DOS" if report.get("spectrum") == "phonon" else ""
-    print(f"fetch [{report['source']}{kind}{label}]: {report['n_records']} records, {report['n_skipped']} skipped")
+    unread = report.get("unread_files", [])
+    not_read = f", {len(unread)} files under data.path not read" if "unread_files" in report else ""
+    counts = f"{report['n_records']} records, {report['n_skipped']} skipped{not_read}"
+    print(f"fetch [{report['source']}{kind}{label}]: {counts}")
     for reason, n in report["skipped_counts"].items():
         print(f"  skipped  {n:6d}  {reason}")
+    for reason, n in report.get("unread_counts", {}).items():
+        print(f"  not read {n:6d}  {reason}")
+    for item in unread[:MAX_LISTED]:
+        print(f"    {item['file']}: {item['reason']}" + (f" ({item['detail']})" if item["detail"] else ""))
+    if len(unread) > MAX_LISTED:
+        print(
+            f"    ... and {len(unread) - MAX_LISTED} more: every one is in {args.out}/fetch_report.json (unread_files)"
+        )
     return 0
 
 

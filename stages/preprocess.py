@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="data/processed")
     args = ap.parse_args(argv)
     try:
-        manifest = preprocess(args.raw, args.out, load_params(args.params))
-    except (ConfigError, ImportError, FileNotFoundError) as exc:
+        run: dict = {}
+        manifest = preprocess(args.raw, args.out, load_params(args.params), run_report=run)
+    except (ConfigError, ImportError, FileNotFoundError, ValueError) as exc:
         print(f"preprocess: {exc}", file=sys.stderr)
         return 2
     label = " (SYNTHETIC labels)" if manifest["synthetic"] else ""
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         f"preprocess [{manifest['source']}{label}, resample={manifest['resample']}]: "
         f"{manifest['n_materials']} materials kept of {manifest['n_records']} records; "
         f"{manifest['n_rejected']} rejected (see {args.out}/rejects.csv)"
+    )
+    print(
+        f"  work shards: {len(run['computed'])} computed, {len(run['reused'])} reused of {run['chunks']} "
+        f"({run['executor']} executor; {run['work_dir']})"
     )
     for reason, n in manifest["rejected_by_reason"].items():
         print(f"  rejected {n:6d}  {reason}")

@@ -135,7 +135,7 @@ def test_spin_polarised_totals_are_summed(real_processed):
 
 def test_parallel_run_gives_identical_output(real_params, real_raw, real_processed, tmp_path):
     serial_manifest, serial, _ = real_processed
-    params = {**real_params, "preprocess": {"workers": 2, "shard_size": 2, "chunksize": 1}}
+    params = {**real_params, "preprocess": {"workers": 2, "shard_size": 2, "chunk_records": 1}}
     manifest = preprocess(real_raw, tmp_path, params, graph_builder=stand_in_graph, progress=False)
     assert manifest["shards"] == serial_manifest["shards"]  # byte-identical shards (same sha256)
     parallel = load_processed(tmp_path)

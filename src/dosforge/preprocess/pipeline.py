@@ -1,37 +1,38 @@
 """preprocess: every raw record -> one processed material or one reject with its reason.
 
-Records are processed in parallel (`preprocess.workers` processes, a tqdm bar), in a fixed order
-(sorted ids) so the output is the same for the same input. Materials are written to HDF5 shards of
-`preprocess.shard_size`; rejects (including the items fetch already skipped) go to `rejects.csv`;
-`manifest.json` lists ids, counts, grid, resample mode (`preprocess.resample`, see `spectra`), source,
-synthetic flag, graph parameters and shard sha256s.
+Records are taken in a fixed order (sorted ids) and cut by input position into chunks of
+`preprocess.chunk_records`; each chunk is processed independently into a work shard + sidecar under
+the work folder (`chunks`), on `preprocess.workers` local processes or a SLURM array (`executors`,
+`DOSFORGE_EXECUTOR`), and a chunk that is already done is not recomputed, so a killed run resumes.
+The reduce step (`reduce`) then writes the outputs: materials in HDF5 shards of
+`preprocess.shard_size`; rejects (including the items fetch already skipped) in `rejects.csv`;
+`manifest.json` with ids, counts, grid, resample mode (`preprocess.resample`, see `spectra`), source,
+synthetic flag, graph parameters and shard sha256s. The outputs do not depend on the worker count,
+the executor or the chunk size.
 """
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
-import multiprocessing as mp
 import os
-import sys
-from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from dosforge.config import known_keys
 from dosforge.grid import BIN_VALUES, EnergyGrid
-from dosforge.io import read_json, write_json, write_text
+from dosforge.io import read_json, write_json
 from dosforge.preprocess import phonon, spectra, symmetry, validate
-from dosforge.records import PhononRecord, iter_record_paths, read_record
-from dosforge.shards import write_shard
+from dosforge.preprocess.chunks import ChunkJob, finished_sidecar
+from dosforge.preprocess.executors import executor_name, run_jobs
+from dosforge.preprocess.reduce import summarise, write_final_shards, write_rejects_csv
+from dosforge.preprocess.workdir import WorkFolder, drop_stale_chunks, work_fingerprint
+from dosforge.records import PhononRecord, iter_record_paths, read_record, record_id_from_path
 from dosforge.sources import skipped_items
 
-PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "chunksize", "resample")
+PREPROCESS_KEYS = ("workers", "shard_size", "graphs", "resample", "chunk_records", "work_dir")
 GraphBuilder = Callable[[object], dict]
 _AUTO = "auto"
 _CTX: dict = {}
@@ -58,8 +59,13 @@ def preprocess(
     graph_builder: GraphBuilder | None | str = _AUTO,
     workers: int | None = None,
     progress: bool = True,
+    run_report: dict | None = None,
 ) -> dict:
-    """Process `<raw_dir>/records/*.json.gz` into `out_dir`; return the manifest (with reject counts)."""
+    """Process `<raw_dir>/records/` into `out_dir`; return the manifest (with reject counts).
+
+    `run_report`, if given, is filled with what this run did: chunks, reused and computed chunk
+    indices, the work folder and the executor.
+    """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     cfg = known_keys(dict(params.get("preprocess") or {}), PREPROCESS_KEYS, "preprocess")
     grid = EnergyGrid.from_params(params)
@@ -68,6 +74,10 @@ def preprocess(
         graph_builder = default_graph_builder(params) if cfg.get("graphs", True) else None
     workers = int(workers if workers is not None else cfg.get("workers", 0)) or os.cpu_count() or 1
     shard_size = int(cfg.get("shard_size", 4096))
+    chunk_records = int(cfg.get("chunk_records", 256))
+    if shard_size < 1 or chunk_records < 1:
+        raise ValueError(f"preprocess.shard_size ({shard_size}) and chunk_records ({chunk_records}) must be >= 1")
+    executor = executor_name()
 
     paths = iter_record_paths(raw_dir)
     fetch_report = read_json(raw_dir / "fetch_report.json") if (raw_dir / "fetch_report.json").exists() else {}
@@ -78,59 +88,62 @@ def preprocess(
     for stale in [*out_dir.glob("shard-*.h5"), out_dir / "manifest.json", out_dir / "rejects.csv"]:
         stale.unlink(missing_ok=True)
 
-    rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)]
-    shards, ids, buffer = [], [], []
-    pg_counts, sources, synthetic, graph_keys, fallbacks = Counter(), set(), set(), None, 0
-    init = (grid, graph_builder, resample, (ph_grid, ph_opts) if is_phonon else None)
-    scales, mode_fractions = {}, []
-    for result in _map(paths, init, workers, int(cfg.get("chunksize", 8)), progress):
-        if "reason" in result:
-            rejects.append({**result, "stage": "preprocess"})
-            continue
-        ids.append(result["id"])
-        pg_counts[result["point_group"]] += 1
-        fallbacks += result.pop("symprec") is None
-        if is_phonon:
-            scales[result["id"]] = result["scale"]
-            mode_fractions.append(result["mode_fraction_in_window"])
-        sources.add(result["source"])
-        synthetic.add(bool(result["synthetic"]))
-        graph_keys = sorted(result["graph"])
-        buffer.append(result)
-        if len(buffer) == shard_size:
-            shards.append(_flush(out_dir, len(shards), buffer))
-            buffer = []
-    if buffer:
-        shards.append(_flush(out_dir, len(shards), buffer))
+    phonon_cfg = (ph_grid, ph_opts) if is_phonon else None
+    fingerprint = work_fingerprint(params, grid, resample, graph_builder, chunk_records, phonon=phonon_cfg)
+    with WorkFolder(cfg.get("work_dir"), fingerprint) as work_dir:
+        jobs = [
+            ChunkJob(k, tuple(map(str, paths[a : a + chunk_records])), str(work_dir), grid, graph_builder, resample,
+                     phonon_cfg)  # fmt: skip
+            for k, a in enumerate(range(0, len(paths), chunk_records))
+        ]
+        sidecars = {j.index: s for j in jobs if (s := finished_sidecar(j)) is not None}
+        todo = [j for j in jobs if j.index not in sidecars]
+        sidecars.update(run_jobs(todo, workers, work_dir / "submitit", progress))
+        ordered = [sidecars[j.index] for j in jobs]
+        shards = write_final_shards(out_dir, work_dir, ordered, shard_size)
+        drop_stale_chunks(work_dir, len(jobs))
+        if run_report is not None:
+            run_report.update(
+                chunks=len(jobs),
+                reused=sorted(set(range(len(jobs))) - {j.index for j in todo}),
+                computed=[j.index for j in todo],
+                work_dir=str(work_dir),
+                executor=executor,
+            )
 
-    counts = dict(sorted(Counter(r["reason"] for r in rejects).items()))
-    write_text(out_dir / "rejects.csv", _rejects_csv(rejects))
+    found = summarise(ordered)
+    rejects = [{**s, "stage": "fetch"} for s in skipped_items(fetch_report)] + found["rejects"]
+    counts: dict[str, int] = {}
+    for r in rejects:
+        counts[r["reason"]] = counts.get(r["reason"], 0) + 1
+    write_rejects_csv(out_dir / "rejects.csv", rejects)
+    sources = found["sources"]
     manifest = {
-        "n_materials": len(ids),
+        "n_materials": len(found["ids"]),
         "n_records": len(paths),
         "n_rejected": len(rejects),
-        "rejected_by_reason": counts,
-        "ids": ids,
+        "rejected_by_reason": dict(sorted(counts.items())),
+        "ids": found["ids"],
         "shards": shards,
         "grid": grid.as_dict(),
         "resample": resample,
         "bin_value": BIN_VALUES[resample],
         "source": fetch_report.get("source") or (sorted(sources)[0] if len(sources) == 1 else sorted(sources)),
-        "synthetic": fetch_report.get("synthetic", any(synthetic)),
-        "graph": {"params": params.get("graph") if graph_builder else None, "keys": graph_keys or []},
+        "synthetic": fetch_report.get("synthetic", any(found["synthetic"])),
+        "graph": {"params": params.get("graph") if graph_builder else None, "keys": found["graph_keys"] or []},
         "symmetry": {
             "symprec": list(symmetry.SYMPRECS),
             "angle_tolerance": symmetry.ANGLE_TOLERANCE,
             "fallback_point_group": symmetry.FALLBACK,
-            "n_fallbacks": fallbacks,
+            "n_fallbacks": found["n_fallbacks"],
         },
-        "point_groups": dict(sorted(pg_counts.items())),
+        "point_groups": found["point_groups"],
     }
     if is_phonon:  # the electron manifest keeps its exact keys and order
         bin_value = phonon.BIN_VALUES[ph_opts["resample"]]
         manifest.update(grid=ph_grid.as_dict(), resample=ph_opts["resample"], bin_value=bin_value)
-        manifest.update(spectrum="phonon", normalize=ph_opts["normalize"], scale=scales)
-        manifest["mode_fraction_in_window"] = _summary(mode_fractions)
+        manifest.update(spectrum="phonon", normalize=ph_opts["normalize"], scale=found["scales"])
+        manifest["mode_fraction_in_window"] = _summary(found["mode_fractions"])
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
@@ -142,25 +155,13 @@ def _summary(values: list[float]) -> dict | None:
     return {"min": float(np.min(values)), "median": float(np.median(values)), "max": float(np.max(values))}
 
 
-def _map(paths, init, workers: int, chunksize: int, progress: bool):
-    bar = partial(tqdm, total=len(paths), desc="preprocess", unit="material", disable=not progress, file=sys.stderr)
-    if workers <= 1 or len(paths) < 2 * chunksize:
-        _init_worker(*init)
-        yield from bar(map(process_path, paths))
-        return
-    # fork: the workers inherit the grid and the graph builder (which may be a closure) without pickling
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
-    with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
-        yield from bar(pool.imap(process_path, paths, chunksize=chunksize))
-
-
-def _init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str, phonon_cfg=None) -> None:
+def init_worker(grid: EnergyGrid, graph_builder: GraphBuilder | None, resample: str, phonon_cfg=None) -> None:
     _CTX.update(grid=grid, graph_builder=graph_builder, resample=resample, phonon=phonon_cfg)
 
 
 def process_path(path: Path) -> dict:
     """One record file -> a material dict, or {id, source_file, reason, detail} when rejected."""
-    record_id, source_file = Path(path).name.removesuffix(".json.gz"), str(path)
+    record_id, source_file = record_id_from_path(path), str(path)
     try:
         try:
             record = read_record(path)
@@ -225,17 +226,3 @@ def _z(symbol: str) -> int:
     from pymatgen.core.periodic_table import Element
 
     return Element(symbol).Z
-
-
-def _flush(out_dir: Path, index: int, buffer: list[dict]) -> dict:
-    name = f"shard-{index:05d}.h5"
-    return {"file": name, "n": len(buffer), "sha256": write_shard(out_dir / name, buffer)}
-
-
-def _rejects_csv(rejects: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["id", "source_file", "stage", "reason", "detail"], lineterminator="\n")
-    writer.writeheader()
-    for r in rejects:
-        writer.writerow({k: r.get(k, "") for k in writer.fieldnames})
-    return buf.getvalue()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dosforge.config import choice
 from dosforge.io import write_json
-from dosforge.records import SOURCES, SPECTRA
+from dosforge.records import SOURCES, SPECTRA, iter_record_paths
 
 SYNTHETIC = {"embedded": True, "mp": False, "files": False}
 
@@ -47,7 +47,7 @@ def fetch(params: dict, raw_dir: str | Path) -> dict:
     items = skipped_items(report)
     if spectrum == "phonon":
         report["spectrum"] = "phonon"
-    report["n_records"] = len(list(records_dir.glob("*.json.gz")))
+    report["n_records"] = len(iter_record_paths(raw_dir))
     report["n_skipped"] = len(items)
     report["skipped_counts"] = count_reasons(items)
     write_json(raw_dir / "fetch_report.json", report)

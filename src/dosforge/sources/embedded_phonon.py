@@ -27,7 +27,7 @@ from dosforge import NOBLE_GASES
 from dosforge.config import ConfigError, known_keys
 from dosforge.io import write_json
 from dosforge.phonon.label import LabelParams, generator_versions, label_phonons, to_phonon_record
-from dosforge.records import PhononRecord, record_filename, write_record
+from dosforge.records import PhononRecord, safe_name, write_record
 from dosforge.sources.embedded import BUNDLE, entry_structure, load_bundle, stratified_sample
 from dosforge.sources.mp import read_cached
 
@@ -52,7 +52,7 @@ def fetch_embedded_phonon(params: dict, raw_dir: str | Path) -> dict:
 
     results, todo = {}, []
     for entry in chosen:
-        cached = read_cached(cache / record_filename(entry["id"]))
+        cached = read_cached(cache / f"{safe_name(entry['id'])}.json.gz")
         if cached is None:
             todo.append(entry)
         else:
@@ -60,7 +60,7 @@ def fetch_embedded_phonon(params: dict, raw_dir: str | Path) -> dict:
     n_cached = len(results)
     for entry_id, outcome in label_all(todo, label_params, workers):
         if "error" not in outcome:  # failures are not cached: a fixed bug or a retry may label them
-            write_json(cache / record_filename(entry_id), outcome, indent=None)
+            write_json(cache / f"{safe_name(entry_id)}.json.gz", outcome, indent=None)
         results[entry_id] = outcome
 
     written, lowest = 0, []

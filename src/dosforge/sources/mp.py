@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from dosforge.config import ConfigError, known_keys
 from dosforge.io import read_json, write_json
-from dosforge.records import record_filename, write_record
+from dosforge.records import safe_name, write_record
 from dosforge.sources.files import record_from_complete_dos
 
 MP_KEYS = (
@@ -82,7 +82,7 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
             skipped.append(skip(mid, "not selected", "no DOS in MP, a GNoME entry, or outside the mp/data filters"))
     for doc in tqdm(docs, desc="fetch mp", unit="material"):
         mid = doc["material_id"]
-        entry_path = cache / "materials" / record_filename(mid)
+        entry_path = cache / "materials" / f"{safe_name(mid)}.json.gz"
         entry = read_cached(entry_path)
         if entry is None:
             try:

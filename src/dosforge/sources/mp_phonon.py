@@ -21,7 +21,7 @@ from dosforge.io import write_json
 from dosforge.phonon.convert import phonon_dos_from_dict, record_from_phonon_dos
 from dosforge.phonon.validate import check_phonon_record
 from dosforge.preprocess.validate import Reject
-from dosforge.records import record_filename, write_record
+from dosforge.records import safe_name, write_record
 from dosforge.sources import mp as mp_source
 from dosforge.sources.mp import (
     MP_KEYS,
@@ -57,7 +57,7 @@ def fetch_mp_phonon(params: dict, raw_dir: str | Path, client_factory: Callable[
             skipped.append(skip(mid, "not selected", "no phonon data in MP, a GNoME entry, or outside the filters"))
     for doc in tqdm(docs, desc="fetch mp phonon", unit="material"):
         mid = doc["material_id"]
-        entry_path = cache / f"phonon-{method}" / record_filename(mid)
+        entry_path = cache / f"phonon-{method}" / f"{safe_name(mid)}.json.gz"
         entry = read_cached(entry_path)
         if entry is None:
             try:

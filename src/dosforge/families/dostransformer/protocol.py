@@ -104,13 +104,13 @@ def protocol_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
 
 def load_protocol_data(raw_dir, processed_dir, limit: int | None = None):
     """(processed data, ids kept, (N, 201) spectra, rejects {reason: n})."""
-    from dosforge.records import read_record, record_filename
+    from dosforge.records import read_record, record_path
     from dosforge.shards import load_processed
 
     processed = load_processed(processed_dir)
     ids, spectra, rejects = [], [], {}
     for mid in processed.ids[: limit or None]:
-        path = Path(raw_dir) / "records" / record_filename(mid)
+        path = record_path(raw_dir, mid)
         if not path.is_file():
             rejects["raw record missing"] = rejects.get("raw record missing", 0) + 1
             continue
