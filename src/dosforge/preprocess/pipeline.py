@@ -91,10 +91,9 @@ def preprocess(
     phonon_cfg = (ph_grid, ph_opts) if is_phonon else None
     fingerprint = work_fingerprint(params, grid, resample, graph_builder, chunk_records, phonon=phonon_cfg)
     with WorkFolder(cfg.get("work_dir"), fingerprint) as work_dir:
+        cut = [tuple(map(str, paths[a : a + chunk_records])) for a in range(0, len(paths), chunk_records)]
         jobs = [
-            ChunkJob(k, tuple(map(str, paths[a : a + chunk_records])), str(work_dir), grid, graph_builder, resample,
-                     phonon_cfg)  # fmt: skip
-            for k, a in enumerate(range(0, len(paths), chunk_records))
+            ChunkJob(k, chunk, str(work_dir), grid, graph_builder, resample, phonon_cfg) for k, chunk in enumerate(cut)
         ]
         sidecars = {j.index: s for j in jobs if (s := finished_sidecar(j)) is not None}
         todo = [j for j in jobs if j.index not in sidecars]
