@@ -38,6 +38,9 @@ def runs(tmp_path_factory) -> tuple[Path, dict]:
     (root / "no_structure.json").write_text(json.dumps(PhononDos(freqs, np.ones_like(freqs)).as_dict()))
     (root / "orphan").mkdir()
     (root / "orphan" / "total_dos.dat").write_text("0 0\n1 1\n2 0\n")  # no phonopy yaml beside it
+    (root / "README.txt").write_text("not a phonon file")  # listed, never silently ignored (issue 14)
+    (root / "lonely").mkdir()
+    (root / "lonely" / "projected_dos.dat").write_text("0 0\n")  # a companion without its total_dos.dat
     return root, phonons
 
 
@@ -55,6 +58,11 @@ def test_phonopy_output_and_pymatgen_json_become_phonon_records(runs, tmp_path):
     assert report["skipped_counts"] == {"unparseable": 2}  # the DOS without a structure, the run without a yaml
     reasons = {s["id"]: s["detail"] for s in report["skipped"]}
     assert "without a structure" in reasons["no_structure"] and "phonopy_disp.yaml" in reasons["orphan"]
+    unread = {u["file"]: u["reason"] for u in report["unread_files"]}
+    assert unread == {
+        "README.txt": "matched no pattern",
+        "lonely/projected_dos.dat": "phonopy file without total_dos.dat",
+    }
     for rec in recs.values():
         assert isinstance(rec, PhononRecord) and rec.source == "files" and not rec.synthetic
         n_sites = len(rec.structure["sites"])

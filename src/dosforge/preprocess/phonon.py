@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from dosforge.config import ConfigError, choice, known_keys
-from dosforge.phonon.validate import check_phonon_record
 from dosforge.preprocess import symmetry, validate
 from dosforge.records import PhononRecord
 
@@ -87,6 +86,8 @@ def process_phonon_record(record: PhononRecord, grid: FrequencyGrid, graph_build
     """One phonon record -> the material dict of the shards (same fields as electron materials)."""
     if not isinstance(record, PhononRecord):
         raise validate.Reject(validate.UNEXPECTED, "an electron record in a phonon preprocess (data.spectrum)")
+    from dosforge.phonon.validate import check_phonon_record  # here: that module imports dosforge.preprocess
+
     check_phonon_record(record, opts["mode_tolerance"])
     structure = validate.parse_structure(record)
     if not record.elements:

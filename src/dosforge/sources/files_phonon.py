@@ -20,9 +20,11 @@ from dosforge.phonon.convert import UNIT_FACTORS, phonon_dos_from_dict, record_f
 from dosforge.phonon.validate import check_phonon_record
 from dosforge.preprocess.validate import Reject
 from dosforge.records import PhononRecord, write_record
-from dosforge.sources.files import find_files, record_stem
+from dosforge.sources.files import classify_files, record_stem
 
 JSON_PATTERNS = ("*.json", "*.json.gz")
+PHONOPY_FILES = ("total_dos.dat", "projected_dos.dat", "phonopy_disp.yaml", "phonopy.yaml", "phonopy_params.yaml")
+NO_TOTAL_DOS = "phonopy file without total_dos.dat"
 
 
 def fetch_files_phonon(params: dict, raw_dir: str | Path) -> dict:
@@ -38,10 +40,18 @@ def fetch_files_phonon(params: dict, raw_dir: str | Path) -> dict:
     unit = choice(cfg.get("frequency_unit", "THz"), UNIT_FACTORS, "files.frequency_unit")
     recursive = bool(cfg.get("recursive", True))
     out = Path(raw_dir).resolve()  # never read our own output back when raw_dir lies inside data.path
-    dos_files = [p for p in find_files(root, ("total_dos.dat",), recursive) if out not in p.resolve().parents]
-    json_files = [p for p in find_files(root, JSON_PATTERNS, recursive) if out not in p.resolve().parents]
+    # every file under data.path is read or listed with its reason (issue 14), as in the electron source
+    paths, unread = classify_files(root, (*PHONOPY_FILES, *JSON_PATTERNS), recursive, out)
+    dos_files = [p for p in paths if p.name == "total_dos.dat"]
+    json_files = [p for p in paths if p.name not in PHONOPY_FILES]
+    runs = {p.parent for p in dos_files}
+    for p in paths:  # a phonopy companion is read with the total_dos.dat beside it, else listed
+        if p.name in PHONOPY_FILES and p.name != "total_dos.dat" and p.parent not in runs:
+            unread.append({"file": p.relative_to(root).as_posix(), "reason": NO_TOTAL_DOS, "detail": ""})
     if not dos_files and not json_files:
-        raise FileNotFoundError(f"no total_dos.dat or *.json[.gz] files under {root}")
+        raise FileNotFoundError(
+            f"no total_dos.dat or *.json[.gz] files under {root} ({len(unread)} other files listed in the report)"
+        )
 
     skipped, seen, written = [], set(), 0
     items = [("phonopy", p) for p in dos_files] + [("json", p) for p in json_files]
@@ -62,7 +72,20 @@ def fetch_files_phonon(params: dict, raw_dir: str | Path) -> dict:
             seen.add(rec.id)
             write_record(raw_dir, rec)
             written += 1
-    return {"spectrum": "phonon", "root": str(root), "n_files": len(items), "n_written": written, "skipped": skipped}
+    unread.sort(key=lambda u: u["file"])
+    counts: dict[str, int] = {}
+    for u in unread:
+        counts[u["reason"]] = counts.get(u["reason"], 0) + 1
+    return {
+        "spectrum": "phonon",
+        "root": str(root),
+        "n_files": len(items),
+        "n_written": written,
+        "skipped": skipped,
+        "n_unread_files": len(unread),
+        "unread_counts": dict(sorted(counts.items())),
+        "unread_files": unread,
+    }
 
 
 def _phonopy_id(path: Path, root: Path) -> str:
