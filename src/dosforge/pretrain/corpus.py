@@ -142,7 +142,7 @@ def build_corpus(params: dict, cfg: dict, split: dict, seed: int, progress: bool
     excluded = excluded_ids(split, cfg["exclude"])
     rejects: list[dict] = []
     candidates: list[tuple[str, str, Structure]] = []
-    held_out, labelled_seen = _Matcher(), _Matcher()
+    held_out, in_corpus = _Matcher(), _Matcher()
     n_excluded = Counter()
     for sid, s in bundle_structures():
         if sid in excluded:
@@ -173,7 +173,7 @@ def build_corpus(params: dict, cfg: dict, split: dict, seed: int, progress: bool
         if why is None and source != "bundle":
             if held_out.matches(s):
                 why = f"matches an excluded labelled structure (pretrain.data.exclude={cfg['exclude']})"
-            elif labelled_seen.matches(s):
+            elif in_corpus.matches(s):
                 why = "duplicate of a structure already in the corpus"
         if why is None:
             try:
@@ -183,7 +183,7 @@ def build_corpus(params: dict, cfg: dict, split: dict, seed: int, progress: bool
         if why is not None:
             rejects.append({"id": sid, "reason": why})
         elif source != "bundle" or len(cfg["sources"]) > 1:
-            labelled_seen.add(s)
+            in_corpus.add(s)  # bundled ones only matter when another source is de-duplicated against them
     items.sort(key=lambda it: it["id"])
     if len(items) < 2:
         raise ConfigError(f"the pretraining corpus has {len(items)} structure(s); add sources or raise max_sites")
