@@ -144,15 +144,24 @@ def fanout(
     logs = root / ".dosforge" / "fanout"
     t0 = time.perf_counter()
     env = dict(os.environ)
-    if upstream:  # shared inputs once, serially, before the concurrent `-s` runs
-        _dvc(["repro", *upstream], root, env)
+    phases = {}
     # jobs on other SLURM nodes must reach the server (submitit picks SLURM where `srun` exists)
     host = "0.0.0.0" if executor == "submitit" and shutil.which("srun") else "127.0.0.1"
-    with MlflowServer(root, host=host) if mlflow else nullcontext() as server:
+    server = MlflowServer(root, host=host) if mlflow else None
+    with server or nullcontext():  # __enter__ starts it; the upstream stages run while it comes up
+        if upstream:  # shared inputs once, serially, before the concurrent `-s` runs
+            _dvc(["repro", *upstream], root, env)
+        phases["upstream_s"] = time.perf_counter() - t0
         overlay = {}
         if server is not None:
+            try:
+                server.wait()
+            except RuntimeError as exc:
+                raise FanoutError(str(exc)) from exc
             overlay["MLFLOW_TRACKING_URI"] = server.uri
             _ensure_experiment(server.uri)
+        phases["mlflow_server_wait_s"] = time.perf_counter() - t0 - phases["upstream_s"]
+        t_stages = time.perf_counter()
         if executor == "local":
             runs = run_local(stages, root, overlay, jobs, devices, logs, progress)
         else:
@@ -160,8 +169,10 @@ def fanout(
         failed = [r for r in runs if r.returncode != 0]
         if failed:
             raise FanoutError("failed: " + "; ".join(f"{r.stage} (exit {r.returncode}, log {r.log})" for r in failed))
+        phases["stages_s"] = time.perf_counter() - t_stages
         for stage in then:
             _dvc(["repro", stage], root, dict(env, **overlay))
+        phases["then_s"] = time.perf_counter() - t_stages - phases["stages_s"]
     return {
         "stages": [asdict(r) for r in runs],
         "upstream": upstream,
@@ -169,5 +180,6 @@ def fanout(
         "executor": executor,
         "jobs": jobs,
         "wall_seconds": time.perf_counter() - t0,
+        "phases": phases,
         "host": socket.gethostname(),
     }

@@ -28,7 +28,7 @@ class MlflowServer:
 
     def __init__(
         self, root: str | Path, store: str | None = None, port: int | None = None, host: str = "127.0.0.1",
-        start_timeout_s: float = 120.0,
+        start_timeout_s: float = 300.0,
     ):  # fmt: skip
         self.root = Path(root).resolve()
         self.host = host
@@ -38,14 +38,20 @@ class MlflowServer:
         self.port = port or free_port()
         self.start_timeout_s = start_timeout_s
         # a server bound to all interfaces (SLURM jobs on other nodes) is reached through this host's name
-        reach = socket.getfqdn() if host == "0.0.0.0" else host
-        self.uri = configured if self.external else f"http://{reach}:{self.port}"
+        self.reach = socket.getfqdn() if host == "0.0.0.0" else host
+        self.uri = configured if self.external else f"http://{self.reach}:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log = self.root / ".dosforge" / "mlflow_server.log"
 
     def __enter__(self) -> MlflowServer:
-        if self.external:
-            return self
+        """Start the server; `uri` answers once `wait()` returned (fanout runs the upstream stages meanwhile)."""
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the server process without waiting for it (the caller can do other work meanwhile)."""
+        if self.external or self.process is not None:
+            return
         if not self.store.startswith("sqlite:///"):
             raise ValueError(
                 f"MLFLOW_TRACKING_URI={self.store!r}: a fan-out serves a sqlite store or uses an http(s) server"
@@ -56,14 +62,17 @@ class MlflowServer:
             "--default-artifact-root", str(self.root / "mlruns"), "--no-serve-artifacts",
             "--host", self.host, "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
+        if self.host == "0.0.0.0":  # mlflow's security middleware answers only localhost unless told otherwise
+            cmd += ["--allowed-hosts", f"{self.reach},{self.reach}:{self.port},localhost,127.0.0.1"]
         env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)  # fmt: skip
-        self._wait_healthy()
-        return self
 
-    def _wait_healthy(self) -> None:
+    def wait(self) -> None:
+        """Block until the server answers /health (raise, naming its log, if it exits or times out)."""
+        if self.external:
+            return
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

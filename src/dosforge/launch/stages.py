@@ -10,7 +10,7 @@ def _graph(root: str | Path):
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        return graph, {stage.addressing: stage for stage in graph.nodes}
+        return graph, {stage.name: stage for stage in graph.nodes}
 
 
 def select_stages(root: str | Path, targets: list[str]) -> list[str]:
@@ -33,5 +33,5 @@ def upstream_stages(root: str | Path, names: list[str]) -> list[str]:
     graph, stages = _graph(root)
     upstream = set()
     for name in names:
-        upstream |= {s.addressing for s in nx.descendants(graph, stages[name])}
+        upstream |= {s.name for s in nx.descendants(graph, stages[name])}
     return [name for name in stages if name in upstream and name not in names]
