@@ -175,3 +175,13 @@ def test_unknown_stage_and_bad_slots_are_refused(source, project_env, tmp_path):
         fanout(["ablate"], root=project, jobs=2, devices=["0"], progress=False)
     with pytest.raises(FanoutError, match="executor must be"):
         fanout(["ablate"], root=project, executor="ray", progress=False)
+
+
+def test_cli_reports_a_failed_fanout_and_rejects_bad_options(source, project_env, tmp_path, capsys):
+    from dosforge.cli import main
+
+    project = _project(tmp_path / "project", source)
+    assert main(["fanout", "ablations", "--root", str(project), "--no-mlflow-server"]) == 1
+    assert "no stage 'ablations'" in capsys.readouterr().err
+    assert main(["fanout", "ablate", "--root", str(project), "--slurm", "partition"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
