@@ -70,7 +70,42 @@ def build_parser() -> argparse.ArgumentParser:
         "(post-processing, off by default; stated in the output metadata, see docs/predict.md)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-structure messages")
+    add_fanout_parser(sub)
     return parser
+
+
+def add_fanout_parser(sub) -> None:
+    f = sub.add_parser(
+        "fanout",
+        help="train DVC stages (the ablation table, seed@ stages) concurrently, N at a time; then evaluate",
+        description=(
+            "Run `dvc --wait-for-lock repro -s <stage>` for every stage of the targets, N at a time, one device "
+            "each, in this workspace (or as a SLURM job array through submitit), behind one `mlflow server`; then "
+            "`dvc repro` the --then stages. Shared upstream stages (preprocess, split) run first, once. "
+            'See docs/training.md "Several devices".'
+        ),
+        epilog="exit codes: 0 all stages ran; 1 a stage failed (its log is named); 2 usage error",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    f.add_argument("targets", nargs="*", default=["ablate"], help="stage groups (ablate, seed) or names (train)")
+    f.add_argument("--jobs", "-j", type=int, default=None, help="stages at a time (default: one per device, else 1)")
+    f.add_argument("--devices", default=None, help="comma-separated GPU ids, one per slot, e.g. 0,1,2,3")
+    f.add_argument(
+        "--executor",
+        choices=["local", "submitit"],
+        default="local",
+        help="local: this machine; submitit: a SLURM job array (submitit's local executor without SLURM)",
+    )
+    f.add_argument("--then", default="evaluate", help="comma-separated stages to `dvc repro` after ('' = none)")
+    f.add_argument("--root", default=".", help="the DVC project")
+    f.add_argument(
+        "--no-mlflow-server",
+        action="store_true",
+        help="no server: stages log to MLFLOW_TRACKING_URI or their sqlite default directly (may lock)",
+    )
+    f.add_argument(
+        "--slurm", action="append", default=[], metavar="KEY=VALUE", help="submitit parameter, e.g. slurm_partition=gpu"
+    )
 
 
 def main(argv: Sequence[str] | None = None, mp_client_factory: Callable[[], Any] | None = None) -> int:
@@ -82,6 +117,8 @@ def main(argv: Sequence[str] | None = None, mp_client_factory: Callable[[], Any]
         return int(exc.code or 0)
     if args.command == "predict":
         return predict_command(args, mp_client_factory)
+    if args.command == "fanout":
+        return fanout_command(args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return EXIT_USAGE
 
@@ -149,8 +186,34 @@ def _predict(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | No
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 
-def _usage_error(message: str) -> int:
-    print(f"dosforge predict: error: {message}", file=sys.stderr)
+def fanout_command(args: argparse.Namespace) -> int:
+    import json
+
+    from dosforge.launch import FanoutError, fanout
+
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+    slurm = {}
+    for item in args.slurm:
+        key, sep, value = item.partition("=")
+        if not sep:
+            return _usage_error(f"--slurm takes KEY=VALUE, got {item!r}", "fanout")
+        slurm[key] = int(value) if value.isdigit() else value
+    try:
+        summary = fanout(
+            args.targets, root=args.root, jobs=args.jobs, devices=devices, executor=args.executor,
+            then=[s for s in args.then.split(",") if s], mlflow=not args.no_mlflow_server, slurm=slurm,
+        )  # fmt: skip
+    except FanoutError as exc:
+        print(f"dosforge fanout: error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    print(json.dumps({k: summary[k] for k in ("executor", "jobs", "wall_seconds")}))
+    for run in summary["stages"]:
+        print(f"{run['stage']}: {run['seconds']:.1f} s  (log {run['log']})")
+    return EXIT_OK
+
+
+def _usage_error(message: str, command: str = "predict") -> int:
+    print(f"dosforge {command}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
