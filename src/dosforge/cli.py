@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Predict DOS, EPDOS per element, Fermi level and band gap for CIF, POSCAR/CONTCAR and pymatgen "
             "Structure JSON files, folders, globs and Materials Project ids (mp-NNN, needs MP_API_KEY). "
-            "Writes <out>/predictions.json, <out>/predictions.csv and, with --plots, <out>/plots/*.png."
+            "Writes <out>/predictions.json, <out>/predictions.csv and, with --plots, <out>/plots/*.png; with "
+            "--format parquet, one resumable Parquet part per input shard plus <out>/metadata.json."
         ),
         epilog=(
             "exit codes: 0 all predicted; 1 some structures failed (reasons in the output, the rest written); "
