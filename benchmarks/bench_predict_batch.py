@@ -9,7 +9,7 @@ and perturbed (seeded, 0.01 A per site) to `--n` pymatgen JSON files under `--wo
 `--checkpoint` (default models/primary/best.pt), copied into `--work` so the run never reads it in place.
 Every run is `python -m dosforge.cli predict ... --format parquet` in a subprocess; peak memory is the largest
 sum of PSS (proportional set size: shared pages split between the processes, so forked DataLoader workers
-are not counted twice) over the process and its workers (psutil, sampled every 0.5 s). The steady rate
+are not counted twice) over the process and its workers (psutil, sampled every 2 s). The steady rate
 counts from the moment `batch.json` appears (inputs listed, model loaded) to the end, which leaves out the
 interpreter and import start-up (tens of seconds on a loaded machine).
 """
@@ -57,14 +57,15 @@ def run_batch(cmd: list[str], out: Path, kill_at_parts: int | None = None) -> di
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    log = out.parent / f"{out.name}.log"  # a file, not a pipe: a full pipe would stall the run
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=_env())
     peak, parent, started = 0, psutil.Process(proc.pid), None
+    samples = 0
     while proc.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
+        samples += 1
+        if samples % 4 == 1:  # reading smaps costs CPU: PSS every 2 s
+            peak = max(peak, _tree_pss(parent))
         if kill_at_parts is not None and len(list(out.glob("part-*.json"))) >= kill_at_parts:
             for p in parent.children(recursive=True):
                 p.send_signal(signal.SIGKILL)
@@ -74,9 +75,9 @@ def run_batch(cmd: list[str], out: Path, kill_at_parts: int | None = None) -> di
         time.sleep(0.5)
     end = time.perf_counter()
     wall = end - t0
-    _, err = proc.communicate()
+    proc.wait()
     if kill_at_parts is None and proc.returncode not in (0, 1):
-        sys.exit(f"batch run failed ({proc.returncode}): {err.decode()[-2000:]}")
+        sys.exit(f"batch run failed ({proc.returncode}): see {log}")
     steady = end - (started or t0)
     return {"wall_s": wall, "steady_s": steady, "peak_gb": peak / 2**30, "returncode": proc.returncode}
 
@@ -92,6 +93,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=str(REPO / "models" / "primary" / "best.pt"))
     ap.add_argument("--work", default="/tmp/bench_predict_batch")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--reference", help="a finished uninterrupted run to compare with (skips that run)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -119,13 +121,14 @@ def main() -> None:
                 f"peak PSS {r['peak_gb']:.2f} GB, load {os.getloadavg()[0]:.1f}{same}"
             )
     inputs = make_inputs(work / f"inputs_{args.n}", args.n)
-    ref, resumed = work / "uninterrupted", work / "resumed"
-    for d in (ref, resumed):
-        shutil.rmtree(d, ignore_errors=True)
-    r = run_batch(cmd(inputs, ref, args.resume_workers), ref)
-    rate, wall = args.n / r["steady_s"], r["wall_s"]
-    print(f"{args.n} structures, uninterrupted: {rate:.1f} structures/s steady ({wall:.0f} s in all), "
-          f"peak PSS {r['peak_gb']:.2f} GB, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    ref, resumed = Path(args.reference or work / "uninterrupted"), work / "resumed"
+    shutil.rmtree(resumed, ignore_errors=True)
+    if not args.reference:
+        shutil.rmtree(ref, ignore_errors=True)
+        r = run_batch(cmd(inputs, ref, args.resume_workers), ref)
+        rate, wall = args.n / r["steady_s"], r["wall_s"]
+        print(f"{args.n} structures, uninterrupted: {rate:.1f} structures/s steady ({wall:.0f} s in all), "
+              f"peak PSS {r['peak_gb']:.2f} GB, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     n_parts = -(-args.n // args.shard_size)
     k = run_batch(cmd(inputs, resumed, args.resume_workers), resumed, kill_at_parts=n_parts // 2)
     done = len(list(resumed.glob("part-*.json")))
@@ -133,6 +136,19 @@ def main() -> None:
     r2 = run_batch(cmd(inputs, resumed, args.resume_workers), resumed)
     print(f"resumed: {r2['wall_s']:.0f} s, peak PSS {r2['peak_gb']:.2f} GB; output identical to the "
           f"uninterrupted run: {_same(ref, resumed)}")  # fmt: skip
+
+
+def _tree_pss(parent) -> int:
+    """Sum of PSS over a process and its descendants (0 for any that exited meanwhile)."""
+    import psutil
+
+    total = 0
+    for p in [parent, *parent.children(recursive=True)]:
+        try:
+            total += p.memory_full_info().pss
+        except psutil.Error:
+            pass
+    return total
 
 
 def _same(a: Path, b: Path) -> bool:
