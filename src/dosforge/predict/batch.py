@@ -6,8 +6,9 @@
 
 The unit of work is one input shard (`dosforge.predict.shard_plan`): process `rank` of `world` takes
 shards k % world == rank and writes `part-<k>` (`dosforge.predict.parquet_parts`); no process talks to
-another (notes/distributed.md section 3.5: torchrun and SLURM only launch). Whoever finishes a part and
-finds every part finished writes `metadata.json`, whose content does not depend on who writes it. The
+another (notes/distributed.md section 3.5: torchrun and SLURM only launch). Each process, once its shards
+are done, writes `metadata.json` if every part is finished (so the last one to finish does), and its
+content does not depend on who writes it. The
 run's inputs and options are fixed in `batch.json` at the first start; a rerun with the same command
 skips finished parts and redoes missing, partial or damaged ones. Outputs do not depend on the executor,
 the number of processes or of graph workers (tests/predict/test_batch.py).
@@ -102,7 +103,8 @@ def load_plan(out_dir: str | Path) -> tuple[ShardPlan, dict]:
 
 
 def run_rank(out_dir: str | Path, options: BatchOptions, rank: int = 0, world: int = 1, predictor=None) -> list[int]:
-    """Predict the unfinished shards of process `rank` of `world`; return the shards it wrote."""
+    """Predict the unfinished shards of process `rank` of `world` (a torchrun rank or an array task); return
+    the shards it wrote."""
     import torch
 
     from dosforge.predict import load_model
@@ -133,8 +135,7 @@ def run_rank(out_dir: str | Path, options: BatchOptions, rank: int = 0, world: i
                 sidecar.update(device=str(predictor.device), rank=f"{rank}/{world}")  # who wrote it (not in the key)
                 write_part(out_dir, k, [r for _, r in rows], sidecar)
                 bar.update(n_files)
-    finalize(out_dir, predictor.info if predictor is not None else None)
-    return todo
+    return todo  # the caller writes metadata.json (`finalize`) once it may be complete
 
 
 def finalize(out_dir: str | Path, info=None) -> dict | None:
