@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Predict DOS, EPDOS per element, Fermi level and band gap for CIF, POSCAR/CONTCAR and pymatgen "
             "Structure JSON files, folders, globs and Materials Project ids (mp-NNN, needs MP_API_KEY). "
-            "Writes <out>/predictions.json, <out>/predictions.csv and, with --plots, <out>/plots/*.png."
+            "Writes <out>/predictions.json, <out>/predictions.csv and, with --plots, <out>/plots/*.png; with "
+            "--format parquet, one resumable Parquet part per input shard plus <out>/metadata.json."
         ),
         epilog=(
             "exit codes: 0 all predicted; 1 some structures failed (reasons in the output, the rest written); "
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", help="structure files, folders, globs (quote them) or MP ids")
+    p.add_argument("inputs", nargs="*", help="structure files, folders, globs (quote them) or MP ids")
     p.add_argument("--checkpoint", "-c", default=DEFAULT_CHECKPOINT, help="trained checkpoint (.pt)")
     p.add_argument("--out", "-o", default="predictions", help="output folder")
     p.add_argument("--batch-size", type=int, default=32, help="structures per forward pass")
@@ -70,6 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
         "(post-processing, off by default; stated in the output metadata, see docs/predict.md)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-structure messages")
+    b = p.add_argument_group("batch mode (--format parquet, docs/predict.md: Batch prediction)")
+    b.add_argument(
+        "--format",
+        choices=("json", "parquet"),
+        default="json",
+        help="json: predictions.json + predictions.csv (small jobs); parquet: one Parquet part per input shard "
+        "plus metadata.json, resumable (rerun the same command), for many structures",
+    )
+    b.add_argument("--input-list", help="a text file naming one input (file, folder or glob) per line")
+    b.add_argument("--shard-size", type=int, default=1000, help="input files per shard (one Parquet part each)")
+    b.add_argument("--graph-workers", type=int, default=2, help="DataLoader processes building crystal graphs")
+    b.add_argument(
+        "--executor",
+        choices=("local", "submitit"),
+        default="local",
+        help="local: this process (under torchrun, rank r of W takes shards k %% W == r); submitit: a SLURM "
+        "array of --tasks tasks (submitit's local executor where SLURM is absent)",
+    )
+    b.add_argument("--tasks", type=int, default=1, help="array tasks with --executor submitit")
+    b.add_argument("--slurm-partition", help="SLURM partition for --executor submitit")
+    b.add_argument("--slurm-time-min", type=int, default=60, help="time limit per array task (minutes)")
+    b.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per array task")
     add_fanout_parser(sub)
     return parser
 
@@ -126,6 +149,14 @@ def main(argv: Sequence[str] | None = None, mp_client_factory: Callable[[], Any]
 def predict_command(args: argparse.Namespace, mp_client_factory: Callable[[], Any] | None = None) -> int:
     if args.batch_size < 1 or args.max_atoms < 1 or args.threads < 1:
         return _usage_error("--batch-size, --max-atoms and --threads must be >= 1")
+    if args.format == "parquet":
+        from dosforge.predict.batch_command import predict_batch
+
+        return predict_batch(args)
+    if args.input_list or args.executor != "local":
+        return _usage_error("--input-list and --executor need --format parquet")
+    if not args.inputs:
+        return _usage_error("name at least one input (file, folder, glob or MP id)")
     import torch
 
     previous_threads = torch.get_num_threads()

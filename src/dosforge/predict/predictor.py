@@ -13,7 +13,7 @@ given (the model then sees exactly the user's cell and the spectra are per that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +96,71 @@ class CheckpointInfo:
         }
 
 
+@dataclass(frozen=True)
+class InputPreparer:
+    """Checks and prepares one input for the model: the CPU half of prediction (primitive cell, crystal graph).
+
+    It holds only the checkpoint's metadata, so it pickles cheaply into DataLoader worker processes
+    (`dosforge.predict.graph_loader`), which then build graphs while the main process runs the model.
+    """
+
+    info: CheckpointInfo
+    primitive: bool = True
+    max_atoms: int = DEFAULT_MAX_ATOMS
+
+    def __call__(self, inp: StructureInput) -> tuple[Structure, dict] | PredictionFailure:
+        """`prepare(inp)`, or the failure with its reason: the per-structure error handling of `Predictor.run`."""
+        reason = inp.error or self.check(inp.structure)
+        if reason:
+            return PredictionFailure(inp.id, inp.source, reason)
+        try:
+            return self.prepare(inp)
+        except StructureError as exc:
+            return PredictionFailure(inp.id, inp.source, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a structure whose graph fails is its own error
+            return PredictionFailure(inp.id, inp.source, f"graph construction failed: {exc}")
+
+    def check(self, structure: Structure) -> str | None:
+        """Why `structure` cannot be predicted, or None. With `primitive`, `max_atoms` bounds the primitive cell
+        (checked in `prepare`); here only inputs above PRIMITIVE_SEARCH_FACTOR x max_atoms are refused."""
+        max_atoms = self.max_atoms
+        if not self.primitive:
+            return validate_structure(structure, known_z=self.info.known_z, max_atoms=max_atoms)
+        reasons = [validate_structure(structure, known_z=self.info.known_z, max_atoms=None)]
+        if isinstance(structure, Structure) and len(structure) > PRIMITIVE_SEARCH_FACTOR * max_atoms:
+            reasons.append(
+                f"too large: {len(structure)} sites > {PRIMITIVE_SEARCH_FACTOR} x max_atoms={max_atoms}, refused "
+                "before the (slow) primitive-cell search; pass a smaller (primitive) cell or raise --max-atoms"
+            )
+        return "; ".join(r for r in reasons if r) or None
+
+    def prepare(self, inp: StructureInput) -> tuple[Structure, dict]:
+        """(cell the model sees, collate sample with its crystal graph) for one valid input.
+
+        Raises `StructureError` when the cell the model would see has more than `max_atoms` sites.
+        """
+        from dosforge.graph import build_graph
+
+        cell = model_cell(inp.structure) if self.primitive else inp.structure
+        if len(cell) > self.max_atoms:
+            raise StructureError(
+                f"too large: its primitive cell has {len(cell)} sites > max_atoms={self.max_atoms} "
+                "(time and memory limit, see docs/predict.md; raise --max-atoms knowingly)"
+            )
+        if self.info.family == "dostransformer":
+            from dosforge.families.dostransformer.data import sample_from_structure
+
+            return cell, sample_from_structure(cell, graph=self.info.family_graph)
+        sample = {
+            "id": inp.id,
+            "z": np.array([site.specie.Z for site in cell], dtype=np.int64),
+            "cart_coords": np.asarray(cell.cart_coords, dtype=np.float32),
+            "lattice": np.asarray(cell.lattice.matrix, dtype=np.float32),
+            "graph": build_graph(cell, **self.info.graph),
+        }
+        return cell, sample
+
+
 class Predictor:
     """A loaded checkpoint ready to predict pymatgen Structures. Build it with `dosforge.load_model(path)`."""
 
@@ -147,17 +212,8 @@ class Predictor:
         return outcomes
 
     def check(self, structure: Structure, max_atoms: int = DEFAULT_MAX_ATOMS, primitive: bool = True) -> str | None:
-        """Why `structure` cannot be predicted, or None. With `primitive`, `max_atoms` bounds the primitive cell
-        (checked in `prepare`); here only inputs above PRIMITIVE_SEARCH_FACTOR x max_atoms are refused."""
-        if not primitive:
-            return validate_structure(structure, known_z=self.info.known_z, max_atoms=max_atoms)
-        reasons = [validate_structure(structure, known_z=self.info.known_z, max_atoms=None)]
-        if isinstance(structure, Structure) and len(structure) > PRIMITIVE_SEARCH_FACTOR * max_atoms:
-            reasons.append(
-                f"too large: {len(structure)} sites > {PRIMITIVE_SEARCH_FACTOR} x max_atoms={max_atoms}, refused "
-                "before the (slow) primitive-cell search; pass a smaller (primitive) cell or raise --max-atoms"
-            )
-        return "; ".join(r for r in reasons if r) or None
+        """Why `structure` cannot be predicted, or None (`InputPreparer.check`)."""
+        return InputPreparer(self.info, primitive, max_atoms).check(structure)
 
     def run(
         self,
@@ -175,6 +231,17 @@ class Predictor:
         is 0 keeps its zeros); the model's own element-sum residual is kept in `epdos_sum_residual`. It
         needs a checkpoint that predicts both DOS and EPDOS (`dosforge.predict.consistency`).
         """
+        self.check_options(batch_size, rescale_epdos)
+        outcomes: list[PredictionResult | PredictionFailure | None] = [None] * len(inputs)
+        items = ((k, inp, self.prepare_or_fail(inp, primitive, max_atoms)) for k, inp in enumerate(inputs))
+        with tqdm(total=len(inputs), desc="predict", unit="structure", disable=not progress) as bar:
+            for k, outcome in self.infer_stream(items, batch_size, rescale_epdos):
+                outcomes[k] = outcome
+                bar.update(1)
+        return outcomes  # type: ignore[return-value]
+
+    def check_options(self, batch_size: int, rescale_epdos: bool) -> None:
+        """Raise ValueError for a batch size below 1, or `rescale_epdos` on a checkpoint without DOS and EPDOS."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if rescale_epdos and not {"dos", "epdos"} <= set(self.info.tasks):
@@ -182,42 +249,44 @@ class Predictor:
                 f"rescale_epdos needs a checkpoint that predicts both dos and epdos; {self.info.path or 'this one'} "
                 f"predicts {', '.join(self.info.tasks)}: drop the option or use such a checkpoint"
             )
-        outcomes: list[PredictionResult | PredictionFailure | None] = [None] * len(inputs)
-        todo: list[int] = []
-        for k, inp in enumerate(inputs):
-            reason = inp.error or self.check(inp.structure, max_atoms, primitive)
-            if reason:
-                outcomes[k] = PredictionFailure(inp.id, inp.source, reason)
-            else:
-                todo.append(k)
-        batch: list = []  # prepared (index, cell, sample), flushed at batch_size structures or MAX_BATCH_ATOMS atoms
 
-        def flush() -> None:
-            for k, result in self._infer_or_isolate(inputs, batch, rescale_epdos):
-                outcomes[k] = result
-            bar.update(len(batch))
-            batch.clear()
+    def prepare_or_fail(
+        self, inp: StructureInput, primitive: bool = True, max_atoms: int = DEFAULT_MAX_ATOMS
+    ) -> tuple[Structure, dict] | PredictionFailure:
+        """`prepare(inp)`, or the failure (unreadable, invalid, too large, graph error) with its reason."""
+        return InputPreparer(self.info, primitive, max_atoms)(inp)
 
-        with tqdm(total=len(todo), desc="predict", unit="structure", disable=not progress) as bar:
-            for k in todo:
-                try:
-                    item = (k, *self.prepare(inputs[k], primitive, max_atoms))
-                except StructureError as exc:
-                    outcomes[k] = PredictionFailure(inputs[k].id, inputs[k].source, str(exc))
-                    bar.update(1)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - a structure whose graph fails is its own error
-                    outcomes[k] = PredictionFailure(inputs[k].id, inputs[k].source, f"graph construction failed: {exc}")
-                    bar.update(1)
-                    continue
-                if batch and sum(len(b[1]) for b in batch) + len(item[1]) > MAX_BATCH_ATOMS:
-                    flush()
-                batch.append(item)
-                if len(batch) >= batch_size:
-                    flush()
-            if batch:
-                flush()
-        return outcomes  # type: ignore[return-value]
+    def infer_stream(
+        self,
+        items: Iterable[tuple[int, StructureInput, tuple | PredictionFailure]],
+        batch_size: int,
+        rescale_epdos: bool,
+    ) -> Iterator[tuple[int, PredictionResult | PredictionFailure]]:
+        """Batch prepared items `(k, input, (cell, sample) or failure)` as they come; yield `(k, outcome)` for each.
+
+        A batch closes at `batch_size` structures or before exceeding MAX_BATCH_ATOMS atoms; failures pass
+        through without closing it. The batches depend only on the order of `items`, so `run` and the batch
+        mode (`dosforge.predict.batch`) give the same numbers for the same sequence of structures.
+        """
+        pending: dict[int, StructureInput] = {}
+        batch: list = []  # (k, cell, sample)
+        n_atoms = 0
+        for k, inp, prepared in items:
+            if isinstance(prepared, PredictionFailure):
+                yield k, prepared
+                continue
+            cell, sample = prepared
+            if batch and n_atoms + len(cell) > MAX_BATCH_ATOMS:
+                yield from self._infer_or_isolate(pending, batch, rescale_epdos)
+                pending, batch, n_atoms = {}, [], 0
+            pending[k] = inp
+            batch.append((k, cell, sample))
+            n_atoms += len(cell)
+            if len(batch) >= batch_size:
+                yield from self._infer_or_isolate(pending, batch, rescale_epdos)
+                pending, batch, n_atoms = {}, [], 0
+        if batch:
+            yield from self._infer_or_isolate(pending, batch, rescale_epdos)
 
     def _infer_or_isolate(
         self, inputs, prepared: list, rescale_epdos: bool = False
@@ -239,30 +308,8 @@ class Predictor:
     def prepare(
         self, inp: StructureInput, primitive: bool = True, max_atoms: int = DEFAULT_MAX_ATOMS
     ) -> tuple[Structure, dict]:
-        """(cell the model sees, collate sample with its crystal graph) for one valid input.
-
-        Raises `StructureError` when the cell the model would see has more than `max_atoms` sites.
-        """
-        from dosforge.graph import build_graph
-
-        cell = model_cell(inp.structure) if primitive else inp.structure
-        if len(cell) > max_atoms:
-            raise StructureError(
-                f"too large: its primitive cell has {len(cell)} sites > max_atoms={max_atoms} "
-                "(time and memory limit, see docs/predict.md; raise --max-atoms knowingly)"
-            )
-        if self.info.family == "dostransformer":
-            from dosforge.families.dostransformer.data import sample_from_structure
-
-            return cell, sample_from_structure(cell, graph=self.info.family_graph)
-        sample = {
-            "id": inp.id,
-            "z": np.array([site.specie.Z for site in cell], dtype=np.int64),
-            "cart_coords": np.asarray(cell.cart_coords, dtype=np.float32),
-            "lattice": np.asarray(cell.lattice.matrix, dtype=np.float32),
-            "graph": build_graph(cell, **self.info.graph),
-        }
-        return cell, sample
+        """(cell the model sees, collate sample with its crystal graph) for one valid input (`InputPreparer`)."""
+        return InputPreparer(self.info, primitive, max_atoms).prepare(inp)
 
     @torch.inference_mode()
     def infer(

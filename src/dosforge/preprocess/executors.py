@@ -71,7 +71,7 @@ def _run_slurm(jobs: list[ChunkJob], workers: int, folder: Path) -> Iterator[dic
     try:
         import submitit
     except ImportError as exc:
-        raise ImportError(f"{EXECUTOR_ENV}=slurm needs submitit (a dependency of dosforge): pip install submitit") from exc
+        raise ImportError(f"{EXECUTOR_ENV}=slurm needs submitit: pip install submitit") from exc
 
     executor = submitit.AutoExecutor(folder=str(folder))
     env = os.environ.get
