@@ -11,7 +11,7 @@ are done, writes `metadata.json` if every part is finished (so the last one to f
 content does not depend on who writes it. The
 run's inputs and options are fixed in `batch.json` at the first start; a rerun with the same command
 skips finished parts and redoes missing, partial or damaged ones. Outputs do not depend on the executor,
-the number of processes or of graph workers (tests/predict/test_batch.py).
+the number of processes or of graph workers (tests/predict/test_batch_predict.py).
 """
 
 from __future__ import annotations
