@@ -113,7 +113,7 @@ def mp_structures(params: dict, cfg: dict, client_factory=None) -> list[tuple[st
 
     retry = mp.Retrier(int(mp_cfg.get("max_retries", 6)), float(mp_cfg.get("backoff_s", 2.0)))
     cache = Path(mp_cfg.get("cache_dir") or "data/cache/mp")
-    docs = mp._select(query, int(cfg["mp_limit"]), cache, get_client, retry)
+    docs = mp.select(query, int(cfg["mp_limit"]), cache, get_client, retry)
     return [(f"mp:{d['material_id']}", Structure.from_dict(d["structure"])) for d in docs]
 
 
