@@ -43,11 +43,7 @@ def fetch_files(params: dict, raw_dir: str | Path) -> dict:
 
     data = params.get("data", {})
     cfg = params.get("files") or {}
-    if not data.get("path"):
-        raise ValueError("data.source=files needs data.path: a folder of vasprun.xml[.gz] / CompleteDos JSON[.gz]")
-    root = Path(data["path"]).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"data.path={root} is not a folder (data.source=files reads a folder of DFT results)")
+    root = input_folder(data, "vasprun.xml[.gz] / CompleteDos JSON[.gz]")
     max_sites = data.get("max_sites")
     out = Path(raw_dir).resolve()  # never read our own output back when raw_dir lies inside data.path
     patterns = cfg.get("patterns", DEFAULT_PATTERNS)
@@ -94,6 +90,16 @@ def fetch_files(params: dict, raw_dir: str | Path) -> dict:
         "unread_counts": dict(sorted(counts.items())),
         "unread_files": unread,
     }
+
+
+def input_folder(data: dict, what: str) -> Path:
+    """The folder `data.path` names, with a clear error when it is missing or not a folder."""
+    if not data.get("path"):
+        raise ValueError(f"data.source=files needs data.path: a folder of {what}")
+    root = Path(data["path"]).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.path={root} is not a folder (data.source=files reads a folder of {what})")
+    return root
 
 
 def classify_files(root: Path, patterns, recursive: bool, output_dir: Path) -> tuple[list[Path], list[dict]]:

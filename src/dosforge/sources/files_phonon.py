@@ -20,7 +20,7 @@ from dosforge.phonon.convert import UNIT_FACTORS, phonon_dos_from_dict, record_f
 from dosforge.phonon.validate import check_phonon_record
 from dosforge.preprocess.validate import Reject
 from dosforge.records import PhononRecord, write_record
-from dosforge.sources.files import classify_files, record_stem
+from dosforge.sources.files import classify_files, input_folder, record_stem
 
 JSON_PATTERNS = ("*.json", "*.json.gz")
 PHONOPY_FILES = ("total_dos.dat", "projected_dos.dat", "phonopy_disp.yaml", "phonopy.yaml", "phonopy_params.yaml")
@@ -32,11 +32,7 @@ def fetch_files_phonon(params: dict, raw_dir: str | Path) -> dict:
 
     data = params.get("data", {})
     cfg = params.get("files") or {}
-    if not data.get("path"):
-        raise ValueError("data.source=files needs data.path: a folder of phonopy runs / CompletePhononDos JSON[.gz]")
-    root = Path(data["path"]).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"data.path={root} is not a folder (data.source=files reads a folder of results)")
+    root = input_folder(data, "phonopy runs / CompletePhononDos JSON[.gz]")
     unit = choice(cfg.get("frequency_unit", "THz"), UNIT_FACTORS, "files.frequency_unit")
     recursive = bool(cfg.get("recursive", True))
     out = Path(raw_dir).resolve()  # never read our own output back when raw_dir lies inside data.path

@@ -83,19 +83,15 @@ def fetch_mp(params: dict, raw_dir: str | Path, client_factory: Callable[[str], 
     for doc in tqdm(docs, desc="fetch mp", unit="material"):
         mid = doc["material_id"]
         entry_path = cache / "materials" / f"{safe_name(mid)}.json.gz"
-        entry = read_cached(entry_path)
-        if entry is None:
-            try:
-                dos = retry(lambda mid=mid: get_client().get_dos_by_material_id(mid, load_projections=True))
-            except RetryableError as exc:
-                skipped.append(skip(mid, "download failed", scrub(str(exc), api_key)))
-                continue
-            except Exception as exc:  # e.g. MPRestError "no DOS for this id": a per-material failure, reported
-                skipped.append(skip(mid, "no DOS", scrub(f"{type(exc).__name__}: {exc}", api_key)))
-                continue
-            entry = {"summary": doc, "dos": dos.as_dict()}
-            write_json(entry_path, entry, indent=None)  # atomic: complete or absent
-            downloaded += 1
+        entry, failure, fresh = cached_entry(
+            entry_path,
+            lambda mid=mid: get_client().get_dos_by_material_id(mid, load_projections=True).as_dict(),
+            doc, retry, api_key, "no DOS",
+        )  # fmt: skip
+        if failure:
+            skipped.append(skip(mid, *failure))
+            continue
+        downloaded += fresh
         summary = entry["summary"]
         gap = summary.get("band_gap")
         rec = record_from_complete_dos(
@@ -191,6 +187,24 @@ def _plain(doc) -> dict:
     if doc.get("ordering") is not None:
         doc["ordering"] = str(getattr(doc["ordering"], "value", doc["ordering"]))
     return doc
+
+
+def cached_entry(path: Path, download, doc: dict, retry, api_key, no_data: str) -> tuple[dict | None, tuple, bool]:
+    """(entry, (), downloaded?) from the per-material cache or a retried download written atomically to it, or
+    (None, (reason, detail), False) when the download failed (reason "download failed" or `no_data`); the key is
+    scrubbed from every detail."""
+    entry = read_cached(path)
+    if entry is not None:
+        return entry, (), False
+    try:
+        dos = retry(download)
+    except RetryableError as exc:
+        return None, ("download failed", scrub(str(exc), api_key)), False
+    except Exception as exc:  # e.g. MPRestError "no DOS for this id": a per-material failure, reported
+        return None, (no_data, scrub(f"{type(exc).__name__}: {exc}", api_key)), False
+    entry = {"summary": doc, "dos": dos}
+    write_json(path, entry, indent=None)  # atomic: complete or absent
+    return entry, (), True
 
 
 def read_cached(path: Path) -> dict | None:

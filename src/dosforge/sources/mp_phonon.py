@@ -17,7 +17,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dosforge.config import choice, known_keys
-from dosforge.io import write_json
 from dosforge.phonon.convert import phonon_dos_from_dict, record_from_phonon_dos
 from dosforge.phonon.validate import check_phonon_record
 from dosforge.preprocess.validate import Reject
@@ -26,12 +25,10 @@ from dosforge.sources import mp as mp_source
 from dosforge.sources.mp import (
     MP_KEYS,
     Retrier,
-    RetryableError,
     api_key_from_env,
     build_query,
+    cached_entry,
     lazy_client,
-    read_cached,
-    scrub,
     select,
 )
 
@@ -58,19 +55,15 @@ def fetch_mp_phonon(params: dict, raw_dir: str | Path, client_factory: Callable[
     for doc in tqdm(docs, desc="fetch mp phonon", unit="material"):
         mid = doc["material_id"]
         entry_path = cache / f"phonon-{method}" / f"{safe_name(mid)}.json.gz"
-        entry = read_cached(entry_path)
-        if entry is None:
-            try:
-                dos = retry(lambda mid=mid: get_client().materials.phonon.get_dos_from_material_id(mid, method))
-            except RetryableError as exc:
-                skipped.append(skip(mid, "download failed", scrub(str(exc), api_key)))
-                continue
-            except Exception as exc:  # e.g. MPRestError "no phonon dos data": a per-material failure, reported
-                skipped.append(skip(mid, "no phonon DOS", scrub(f"{type(exc).__name__}: {exc}", api_key)))
-                continue
-            entry = {"summary": doc, "dos": _plain_dos(dos)}
-            write_json(entry_path, entry, indent=None)  # atomic: complete or absent
-            downloaded += 1
+        entry, failure, fresh = cached_entry(
+            entry_path,
+            lambda mid=mid: _plain_dos(get_client().materials.phonon.get_dos_from_material_id(mid, method)),
+            doc, retry, api_key, "no phonon DOS",
+        )  # fmt: skip
+        if failure:
+            skipped.append(skip(mid, *failure))
+            continue
+        downloaded += fresh
         summary = entry["summary"]
         try:
             rec = record_from_phonon_dos(
