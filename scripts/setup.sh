@@ -17,7 +17,13 @@ python -m pip install -q --upgrade pip
 if ! python -c "import torch" 2>/dev/null; then
   python -m pip install -q "torch==${DOSFORGE_TORCH_VERSION:-2.13.0}"
 fi
-python -m pip install -q -e ".[dev]"
+# Exact versions (scripts/constraints.txt): the same data and numbers on every fresh machine; DOSFORGE_UNPINNED=1 for
+# another Python or your own versions.
+if [ "${DOSFORGE_UNPINNED:-0}" = 1 ]; then
+  python -m pip install -q -e ".[dev]"
+else
+  python -m pip install -q -c scripts/constraints.txt -e ".[dev]"
+fi
 export DVC_NO_ANALYTICS=1
 if [ ! -d .dvc ] && [ -d .git ]; then dvc init -q; fi
 echo "DOSForge environment ready: . .venv/bin/activate"
