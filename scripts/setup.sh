@@ -19,11 +19,9 @@ if ! python -c "import torch" 2>/dev/null; then
 fi
 # Exact versions (scripts/constraints.txt): the same data and numbers on every fresh machine; DOSFORGE_UNPINNED=1 for
 # another Python or your own versions.
-if [ "${DOSFORGE_UNPINNED:-0}" = 1 ]; then
-  python -m pip install -q -e ".[dev]"
-else
-  python -m pip install -q -c scripts/constraints.txt -e ".[dev]"
-fi
+pins=(-c scripts/constraints.txt)
+[ "${DOSFORGE_UNPINNED:-0}" = 1 ] && pins=()
+python -m pip install -q "${pins[@]}" -e ".[dev]"
 export DVC_NO_ANALYTICS=1
 if [ ! -d .dvc ] && [ -d .git ]; then dvc init -q; fi
 echo "DOSForge environment ready: . .venv/bin/activate"
