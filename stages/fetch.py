@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", default="data/raw")
     args = ap.parse_args(argv)
+    t0 = time.perf_counter()
     try:
         report = fetch(load_params(args.params), args.out)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     unread = report.get("unread_files", [])
     not_read = f", {len(unread)} files under data.path not read" if "unread_files" in report else ""
     counts = f"{report['n_records']} records, {report['n_skipped']} skipped{not_read}"
-    print(f"fetch [{report['source']}{kind}{label}]: {counts}")
+    # the time is printed, not written: data/raw would otherwise change on every run (and with it every DVC hash)
+    print(f"fetch [{report['source']}{kind}{label}]: {counts} in {time.perf_counter() - t0:.0f} s")
     for reason, n in report["skipped_counts"].items():
         print(f"  skipped  {n:6d}  {reason}")
     for reason, n in report.get("unread_counts", {}).items():

@@ -9,12 +9,12 @@ from model_testkit import TINY, make_sample, tiny_config
 from dosforge.config import ConfigError
 from dosforge.model import DOSForge, ModelConfig, collate
 from dosforge.model.pretrained import (
-    file_sha256,
     load_encoder_state,
     model_init,
     read_pretrained_encoder,
     save_pretrained_encoder,
 )
+from dosforge.shards import sha256
 
 GRAPH = {"cutoff": 4.0, "max_neighbors": 12}
 
@@ -35,7 +35,7 @@ def saved(tmp_path):
 def test_matching_encoder_loads_strictly_and_is_hashed(saved):
     path, sha, source = saved
     state, record = read_pretrained_encoder(path, model_config=tiny_config(), graph_params=GRAPH)
-    assert record == {"path": str(path), "sha256": sha, "info": {"m": 1}} and sha == file_sha256(path)
+    assert record == {"path": str(path), "sha256": sha, "info": {"m": 1}} and sha == sha256(path)
     torch.manual_seed(8)
     target = DOSForge(tiny_config())
     assert not torch.equal(target.encoder.atom_embedding.weight, source.encoder.atom_embedding.weight)

@@ -17,7 +17,6 @@ The pretraining code only writes this format (`save_pretrained_encoder`); traini
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 
 from dosforge.config import ConfigError, choice
 from dosforge.io import atomic_path
+from dosforge.shards import sha256
 
 INITS = ("scratch", "pretrained")
 FORMAT = 1
@@ -48,14 +48,6 @@ def _graph(params: dict) -> dict:
     return {"cutoff": float(params["cutoff"]), "max_neighbors": int(params["max_neighbors"])}
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_pretrained_encoder(path, encoder: torch.nn.Module, *, model_config, graph_params: dict, info: dict) -> str:
     """Write `encoder`'s weights in the format above, atomically; returns the file's sha256."""
     state = {
@@ -70,7 +62,7 @@ def save_pretrained_encoder(path, encoder: torch.nn.Module, *, model_config, gra
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-    return file_sha256(path)
+    return sha256(path)
 
 
 def _differences(found: dict, expected: dict) -> list[str]:
@@ -110,7 +102,7 @@ def read_pretrained_encoder(path, *, model_config, graph_params: dict) -> tuple[
             f"{path} was pretrained on crystal graphs built with other parameters ({'; '.join(diff)}): "
             "pretrain again with the current `graph:` section (`dvc repro pretrain`), or set it back"
         )
-    record = {"path": str(path), "sha256": file_sha256(path), "info": state.get("info") or {}}
+    record = {"path": str(path), "sha256": sha256(path), "info": state.get("info") or {}}
     return state["encoder_state"], record
 
 

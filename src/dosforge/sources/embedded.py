@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
-import time
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -187,7 +186,6 @@ def fetch_embedded(params: dict, raw_dir: Path) -> dict:
     """Label the selected bundled structures and write their RawRecords; return the fetch report."""
     cfg = known_keys(params.get("embedded", {}) or {}, KEYS, "embedded")
     tbp = tb_params(cfg)
-    t0 = time.time()
     bundle = load_bundle()
     chosen, reasons, skipped, eligible = select(bundle, params)
     workers = int(cfg.get("workers") or 0) or os.cpu_count() or 1
@@ -226,6 +224,4 @@ def fetch_embedded(params: dict, raw_dir: Path) -> dict:
         "point_group_coverage": f"{len(point_groups)}/32",
         "point_groups_missing": [g for g in POINT_GROUPS if not point_groups[g]],
         "point_groups_reachable": reachable,  # present among the eligible structures (site limit, exclusions)
-        "workers": workers,
-        "seconds": round(time.time() - t0, 1),
     }

@@ -17,7 +17,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,6 @@ def fetch_embedded_phonon(params: dict, raw_dir: str | Path) -> dict:
         dict(params.get("phonon_labels") or {}), (*SELECTION_KEYS, *LabelParams().as_dict()), "phonon_labels"
     )
     label_params = LabelParams.from_dict({k: v for k, v in cfg.items() if k not in SELECTION_KEYS})
-    t0 = time.time()
     bundle = load_bundle()
     chosen, skipped, not_selected = select(bundle, cfg, int(params.get("seed", 0)))
     versions = generator_versions(label_params)
@@ -88,8 +86,6 @@ def fetch_embedded_phonon(params: dict, raw_dir: str | Path) -> dict:
         "lowest_mode_cm_of_labelled": {"min": min(lowest), "median": float(np.median(lowest))} if lowest else None,
         "n_from_cache": n_cached,
         "skipped": skipped,
-        "workers": workers,
-        "seconds": round(time.time() - t0, 1),
     }
 
 
