@@ -123,6 +123,9 @@ def train(argv: list[str]) -> int:
         return 1
     if not distributed.is_main():
         return 0
+    if summary.get("skipped"):
+        print(f"{summary['name']}: not trained ({summary['reason']}); wrote {out}/skipped.json")
+        return 0
     print(
         f"{summary['name']}: best epoch {summary['best_epoch']}/{summary['epochs']} "
         f"({summary['selection_rule']} = {summary['best_score']:.4f}); wrote {out}/"

@@ -3,6 +3,7 @@
 Sixteen primitive cells (1-2 sites) of eight prototypes with strained lattices; per element a sum of
 Gaussians on the project grid (zero inside a gap for the insulators), the DOS is their sum. Written
 with the real `dosforge.shards.write_shard` so `load_processed` reads it as it reads preprocess output.
+`phonon_dirs`: the same cells with Debye-like phonon spectra on the 51-point frequency grid (manifest spectrum phonon).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pymatgen.core import Lattice, Structure
 from dosforge.graph import build_graph
 from dosforge.grid import EnergyGrid
 from dosforge.io import write_json
+from dosforge.preprocess.phonon import NO_GAP_ORIGIN, FrequencyGrid
 
 GRID = EnergyGrid()
 PROTOTYPES = [  # (point group, Bravais lattice, cubic a, species, primitive frac coords, gap eV)
@@ -101,6 +103,48 @@ def tiny_dirs(tmp_path_factory):
     train = [i for i in ids if i.endswith("-0")]
     val = [i for i in ids if i.endswith("-1") and int(i.split("-")[1]) < 4]
     test = [i for i in ids if i.endswith("-1") and int(i.split("-")[1]) >= 4]
+    write_json(
+        split / "split.json", {"seed": 0, "fractions": [0.5, 0.25, 0.25], "train": train, "val": val, "test": test}
+    )
+    Normalizer.fit(load_processed(processed), train).to_json(split / "normalization.json")
+    return processed, split
+
+
+PHONON_GRID = FrequencyGrid(0.0, 1000.0, 51)
+
+
+def _debye(rng, n_rows: int) -> np.ndarray:
+    """Per element a Debye-like w^2 rise to a random cutoff, then 0 (max-normalised like phonon.normalize=max)."""
+    w = PHONON_GRID.values
+    cut = rng.uniform(200.0, 700.0, size=n_rows)
+    rows = np.where(w[None] <= cut[:, None], (w[None] / cut[:, None]) ** 2, 0.0)
+    return (rows / rows.sum(0).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def phonon_dirs(tmp_path_factory):
+    """(processed_dir, split_dir) of the tiny training set with phonon spectra on the 51-point grid."""
+    from dosforge.normalize import Normalizer
+    from dosforge.shards import load_processed, write_shard
+
+    rng = np.random.default_rng(1)
+    materials = make_materials()
+    for m in materials:
+        m["epdos"] = _debye(rng, len(m["epdos_z"]))
+        m.update(dos=m["epdos"].sum(0), efermi=0.0, gap=0.0, is_metal=False, gap_origin=NO_GAP_ORIGIN)
+    root = tmp_path_factory.mktemp("phonon")
+    processed, split = root / "processed", root / "split"
+    sha = write_shard(processed / "shard-00000.h5", materials)
+    ids = [m["id"] for m in materials]
+    manifest = {
+        "ids": ids,
+        "spectrum": "phonon",
+        "grid": PHONON_GRID.as_dict(),
+        "shards": [{"file": "shard-00000.h5", "sha256": sha, "n": len(ids)}],
+        "graph": {"params": {"cutoff": 4.0, "max_neighbors": 12}, "keys": ["edge_index", "edge_vec", "lattice_vecs"]},
+    }
+    write_json(processed / "manifest.json", manifest)
+    train, val, test = ids[::2], ids[1::4], ids[3::4]
     write_json(
         split / "split.json", {"seed": 0, "fractions": [0.5, 0.25, 0.25], "train": train, "val": val, "test": test}
     )

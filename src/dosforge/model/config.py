@@ -90,11 +90,15 @@ class ModelConfig:
     @classmethod
     def from_params(cls, params: dict) -> ModelConfig:
         """Build from the *full* params dict: reads `model:`, `grid.bins/emin/emax` and `loss.gap_k`."""
-        model = dict(params.get("model") or {})
-        known_keys(model, MODEL_KEYS, "model")
         grid = EnergyGrid.from_params(params.get("grid") or {})
-        bins, de = grid.bins, grid.de
         gap_k = float((params.get("loss") or {}).get("gap_k", 10.0))
+        return cls.from_section(params.get("model") or {}, bins=grid.bins, de=grid.de, gap_k=gap_k)
+
+    @classmethod
+    def from_section(cls, model: dict, *, bins: int, de: float, gap_k: float = 10.0) -> ModelConfig:
+        """Build from a `model:` section and a spectrum grid given directly (phonon data: dosforge.train.phonon)."""
+        model = dict(model)
+        known_keys(model, MODEL_KEYS, "model")
         return cls(
             tasks=tuple(model.get("tasks", TASKS)),
             coupling=model.get("coupling", "cross"),

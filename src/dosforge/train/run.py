@@ -18,8 +18,9 @@ import numpy as np
 from dosforge.config import ConfigError, choice, known_keys
 from dosforge.grid import EnergyGrid
 from dosforge.io import read_json, write_json
+from dosforge.model.config import ModelConfig
 from dosforge.train import checkpoint as ckpt
-from dosforge.train import distributed
+from dosforge.train import distributed, phonon
 from dosforge.train.config import resolve_train_config
 from dosforge.train.inference import predict_split
 from dosforge.train.loop import train_model
@@ -42,8 +43,6 @@ def model_section(params: dict, variant: str | None) -> dict:
 
 def build_model_config(params: dict, section: dict):
     """ModelConfig from the full params (it also reads grid and loss.gap_k) with `section` as `model:`."""
-    from dosforge.model.config import ModelConfig
-
     return ModelConfig.from_params(dict(params, model=section))
 
 
@@ -105,16 +104,19 @@ def run_training(
 
     processed_dir, split_dir, out_dir = Path(processed_dir), Path(split_dir), Path(out_dir)
     require_inputs(processed_dir, split_dir)
+    manifest_path = processed_dir / "manifest.json"
     name = variant or "primary"
     if seed is not None and int(seed) != int(params.get("seed", 0)):
         name = f"{name}-seed{int(seed)}"
     seed = int(params.get("seed", 0) if seed is None else seed)
     msection = model_section(params, variant)
     init = model_init(msection)
-    model_config = build_model_config(params, msection)
+    try:
+        model_config, train_section, grid = spectrum_configs(params, msection, variant, read_json(manifest_path))
+    except phonon.VariantSkipped as exc:  # fermi/gap variants on phonon data: nothing to train
+        return phonon.write_skipped(out_dir, name, str(exc))
     loss_config = build_loss_config(params.get("loss") or {})
-    train_config = resolve_train_config(params.get("train"))
-    grid = EnergyGrid.from_params(params)
+    train_config = resolve_train_config(train_section)
 
     t0 = time.perf_counter()
     processed = load_processed(processed_dir)
@@ -138,16 +140,16 @@ def run_training(
         "model": model_config.to_dict(),
         "train": train_config.as_dict(),
         "loss": params.get("loss") or {},
-        "grid": grid.as_dict(),
+        "grid": grid,
         "init": init,
         "pretrained_encoder_sha256": encoder_sha256,  # a new pretraining invalidates a half-finished run
     }
-    data_files = [processed_dir / "manifest.json", split_dir / "split.json", norm_path]
+    data_files = [manifest_path, split_dir / "split.json", norm_path]
     fp = ckpt.fingerprint(resolved, data_files, ckpt.library_sources())
     meta = {
         "name": name,
         "normalization": normalizer.stats,
-        "grid": grid.as_dict(),
+        "grid": grid,
         "elements": training_elements(processed, split["train"]),
         "source": data_source(processed),
         "synthetic": synthetic,
@@ -171,6 +173,7 @@ def run_training(
             "git_commit": git_commit(),
             "data_source": meta["source"],
             "synthetic_labels": str(synthetic).lower(),
+            "spectrum": phonon.spectrum(manifest),
         }
         tracker.start(run_name=name, tags=tags, run_id=resume_id)
         write_json(out_dir / "mlflow_run.json", tracker.info())
@@ -227,6 +230,19 @@ def run_training(
         if tracker is not None:
             tracker.end(status)
     return summary
+
+
+def spectrum_configs(params: dict, msection: dict, variant: str | None, manifest: dict):
+    """(ModelConfig, `train:` section, grid dict) for the spectrum the processed data holds.
+
+    Electron DOS: `model`, `train` and the energy `grid` as they are. Phonon DOS: dosforge.train.phonon's
+    changes (its tasks, patch count and epochs, the manifest's frequency grid); raises its VariantSkipped."""
+    if phonon.spectrum(manifest) != "phonon":
+        return build_model_config(params, msection), params.get("train"), EnergyGrid.from_params(params).as_dict()
+    msection = phonon.model_section(params, msection, variant)
+    points, step, grid = phonon.grid_of(manifest)
+    gap_k = float((params.get("loss") or {}).get("gap_k", 10.0))
+    return ModelConfig.from_section(msection, bins=points, de=step, gap_k=gap_k), phonon.train_section(params), grid
 
 
 def require_inputs(processed_dir: Path, split_dir: Path) -> None:

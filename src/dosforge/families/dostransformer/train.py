@@ -5,22 +5,24 @@ loss runs on the normalised total DOS), total DOS only. Loss RMSE_global + β RM
 Algorithm 1); model selection on the validation RMSE of the system branch (the predicting one), early stopping after
 `patience` epochs without improvement. Writes the model directory the DOSForge models write: best.pt (naming its
 family), history.json, summary.json, test_predictions.h5 (`dosforge.predictions.Predictions`, EPDOS/E_F/E_g NaN,
-attribute tasks="dos") and, with a tracker, mlflow_run.json.
+attribute tasks="dos") and, with a tracker, mlflow_run.json. On phonon data (manifest `spectrum`) the graphs, batches
+and processor are the phDOS ones (inputs.py) and the grid is the manifest's frequency grid.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from dosforge.config import ConfigError, choice, known_keys
-from dosforge.families.dostransformer.data import GraphSample, collate, processed_samples
+from dosforge.families.dostransformer.data import GraphSample, collate
 from dosforge.families.dostransformer.features import GAUSSIAN_STEP, MAX_NEIGHBORS, RADIUS
+from dosforge.families.dostransformer.inputs import ELECTRON, PHONON_GRAPH, SpectrumInputs, inputs_for
 from dosforge.families.dostransformer.model import (
     N_SYSTEMS,
     DOSTransformer,
@@ -104,8 +106,8 @@ def _device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def predict_normalised(model, samples: list[GraphSample], batch_size: int, device) -> np.ndarray:
-    """(N, M) predictions of the predicting branch, normalised space."""
+def predict_normalised(model, samples: list[GraphSample], batch_size: int, device, collate=collate) -> np.ndarray:
+    """(N, M) predictions of the predicting branch, normalised space (`collate`: the spectrum's, inputs.py)."""
     model.eval()
     out = []
     for k in range(0, len(samples), batch_size):
@@ -128,16 +130,17 @@ def train_dostransformer(
     tracker=None,
     log=print,
     val_wd=None,
+    inputs: SpectrumInputs = ELECTRON,
 ) -> tuple[DOSTransformer, dict, list[dict]]:
     """Train on samples/targets["train"], select on ["val"]; write best.pt into out_dir. Returns (best model,
     summary, history). `val_wd(pred_normalised) -> float`, when given, adds the validation WD to the history (a
-    diagnostic; selection stays on the validation RMSE)."""
+    diagnostic; selection stays on the validation RMSE). `inputs`: the spectrum's graphs, batches and model."""
     torch.manual_seed(seed)
     device = _device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.num_threads)
-    mcfg = model_config(cfg, int(targets["train"].shape[1]))
-    model = DOSTransformer(mcfg).to(device)
+    mcfg = replace(model_config(cfg, int(targets["train"].shape[1])), **inputs.shape)
+    model = inputs.build(mcfg).to(device)
     if mcfg.prompt:
         seen = torch.zeros(N_SYSTEMS, dtype=torch.bool)
         seen[torch.tensor(sorted({s.system for s in samples["train"]}), dtype=torch.long)] = True
@@ -160,7 +163,7 @@ def train_dostransformer(
         loss_sum = {}
         for k in range(0, n_train, cfg.batch_size):
             idx = order[k : k + cfg.batch_size]
-            batch = collate([samples["train"][i] for i in idx], targets["train"][idx]).to(device)
+            batch = inputs.collate([samples["train"][i] for i in idx], targets["train"][idx]).to(device)
             losses = dostransformer_loss(model(batch), batch.target, cfg.beta)
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()
@@ -171,7 +174,7 @@ def train_dostransformer(
         if not math.isfinite(loss_sum["total"]):
             raise FloatingPointError(f"dostransformer: the training loss diverged (NaN/inf) at epoch {epoch + 1}")
         train_s = time.perf_counter() - t0
-        pred = predict_normalised(model, samples["val"], cfg.eval_batch_size, device)
+        pred = predict_normalised(model, samples["val"], cfg.eval_batch_size, device, inputs.collate)
         v = val_rmse(pred, targets["val"])
         row = {"epoch": epoch + 1, "train_loss": loss_sum["total"] / n_train, "val_loss": v,
                **{f"train_{k}": s / n_train for k, s in loss_sum.items() if k != "total"},
@@ -182,7 +185,8 @@ def train_dostransformer(
         improved = v < best
         if improved:
             best, best_epoch, since = v, epoch, 0
-            save_best(out_dir / "best.pt", model, {**meta, "epoch": epoch, "score": v, "train": asdict(cfg)})
+            best_meta = {**meta, "epoch": epoch, "score": v, "train": asdict(cfg), "spectrum": inputs.spectrum}
+            save_best(out_dir / "best.pt", model, best_meta)
         else:
             since += 1
         wd = f" val WD {row['val_wd_bins']:.3f}" if "val_wd_bins" in row else ""
@@ -215,16 +219,17 @@ def load_family_checkpoint(path, device="cpu"):
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if state.get("model_family") != FAMILY:
         raise ValueError(f"{path} is a {state.get('model_family', 'dosforge')!r} checkpoint, not {FAMILY!r}")
-    model = DOSTransformer(DOSTransformerConfig.from_dict(state["model_config"]))
+    model = inputs_for(state.get("spectrum")).build(DOSTransformerConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model_state"])
     model.to(device).eval()
     return model, {k: v for k, v in state.items() if k != "model_state"}
 
 
-def test_predictions(model, processed, rows, samples, normalizer, batch_size: int, device) -> Predictions:
+def test_predictions(model, processed, rows, samples, normalizer, batch_size: int, device, collate=collate):
     """The test split in the Predictions format of the DOSForge models: total DOS in states/eV (negative values
     set to 0, as `dosforge.train.inference.denorm_outputs` does), every other task NaN."""
-    pred = np.maximum(np.asarray(normalizer.denorm_dos(predict_normalised(model, samples, batch_size, device))), 0.0)
+    normalised = predict_normalised(model, samples, batch_size, device, collate)
+    pred = np.maximum(np.asarray(normalizer.denorm_dos(normalised)), 0.0)
     T = processed.dos.shape[1]
     e_lo, e_hi = processed.epdos_ptr[rows], processed.epdos_ptr[rows + 1]
     e_rows = np.concatenate([np.arange(a, b) for a, b in zip(e_lo, e_hi, strict=True)]) if len(rows) else []
@@ -260,29 +265,34 @@ def run_baseline(params: dict, name: str, *, processed_dir, split_dir, out_dir, 
     if section is None:
         raise ConfigError(f"baselines.{name} is not in params.yaml; valid: {', '.join(params.get('baselines') or {})}")
     cfg, graph = resolve_config(section)
-    grid = EnergyGrid.from_params(params)
     seed = int(params.get("seed", 0))
     processed = load_processed(processed_dir)
-    if processed.dos.shape[1] != grid.bins:
-        raise ConfigError(f"the processed DOS has {processed.dos.shape[1]} bins, grid.bins is {grid.bins}")
+    inputs = inputs_for(processed.manifest.get("spectrum"))
+    if inputs.spectrum == "phonon":  # the frequency grid preprocess wrote (params `phonon`), the phDOS graph
+        grid, graph = dict(processed.manifest["grid"]), dict(PHONON_GRAPH)
+    else:
+        grid = EnergyGrid.from_params(params).as_dict()
+    if processed.dos.shape[1] != grid["bins"]:
+        raise ConfigError(f"the processed DOS has {processed.dos.shape[1]} bins, grid.bins is {grid['bins']}")
     split = read_json(split_dir / "split.json")
     normalizer = Normalizer.from_json(split_dir / "normalization.json")
     t0 = time.perf_counter()
     rows = {part: np.sort(processed.indices(split[part])) for part in ("train", "val", "test")}
-    samples = {part: processed_samples(processed, r, graph) for part, r in rows.items()}
+    samples = {part: inputs.samples(processed, r, graph) for part, r in rows.items()}
     targets = {part: np.asarray(normalizer.norm_dos(processed.dos[r]), np.float32) for part, r in rows.items()}
     graph_s = time.perf_counter() - t0
     synthetic = bool(np.asarray(processed.synthetic).any())
-    meta = {"name": name, "normalization": normalizer.stats, "grid": grid.as_dict(),
+    meta = {"name": name, "normalization": normalizer.stats, "grid": grid,
             "elements": training_elements(processed, split["train"]), "source": data_source(processed),
             "synthetic": synthetic, "graph_params": graph, "split_strategy": split.get("strategy", "point_group"),
-            "resample": processed.manifest.get("resample", "average")}  # fmt: skip
+            "resample": processed.manifest.get("resample", "average"), "spectrum": inputs.spectrum}  # fmt: skip
     if tracker is not None:
         from dosforge.train.tracking import git_commit
 
         tracker.start(run_name=name, tags={"dvc_stage": f"baseline@{name}", "variant": name, "model_family": FAMILY,
                                            "git_commit": git_commit(), "data_source": meta["source"],
-                                           "synthetic_labels": str(synthetic).lower()})  # fmt: skip
+                                           "synthetic_labels": str(synthetic).lower(),
+                                           "spectrum": inputs.spectrum})  # fmt: skip
         write_json(out_dir / "mlflow_run.json", tracker.info())
         tracker.log_params({"family": FAMILY, "train": asdict(cfg), "graph": graph, "seed": seed})
     val_true = processed.dos[rows["val"]]
@@ -295,13 +305,22 @@ def run_baseline(params: dict, name: str, *, processed_dir, split_dir, out_dir, 
     status = "FAILED"
     try:
         model, summary, history = train_dostransformer(
-            cfg, samples, targets, seed=seed, out_dir=out_dir, meta=meta, tracker=tracker, log=log, val_wd=val_wd
+            cfg,
+            samples,
+            targets,
+            seed=seed,
+            out_dir=out_dir,
+            meta=meta,
+            tracker=tracker,
+            log=log,
+            val_wd=val_wd,
+            inputs=inputs,
         )
         write_json(out_dir / "history.json", history)
         device = next(model.parameters()).device
         t1 = time.perf_counter()
         pred = test_predictions(model, processed, rows["test"], samples["test"], normalizer, cfg.eval_batch_size,
-                                device)  # fmt: skip
+                                device, inputs.collate)  # fmt: skip
         infer_s = time.perf_counter() - t1
         attrs = {"model": name, "source": meta["source"], "synthetic": synthetic, "tasks": "dos", "family": FAMILY}
         pred.save(out_dir / "test_predictions.h5", attrs=attrs)
