@@ -70,13 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         baselines = run_baselines(data, split, baseline_config)
         source = data.manifest.get("source", sorted(set(data.source)))
         synthetic = bool(data.manifest.get("synthetic", False)) or bool(data.synthetic.any())
+        data_info = {"source": source if isinstance(source, str) else ", ".join(source), "synthetic": synthetic}
+        if data.manifest.get("spectrum") == "phonon":
+            return evaluate_phonon_stage(args, params, data, split, baselines, seed_dirs, data_info, cfg)
         result = evaluate_models(
             model_dirs(params, Path(args.models)),
             EnergyGrid.from_params(params),
             args.metrics,
             args.plots,
             args.report,
-            {"source": source if isinstance(source, str) else ", ".join(source), "synthetic": synthetic},
+            data_info,
             ground_truth={"dos": data.dos, "gap": data.gap, "is_metal": data.is_metal},
             gap_k=float((params.get("loss") or {}).get("gap_k", 10.0)),
             percentiles=_steps(step),
@@ -115,6 +118,27 @@ def main(argv: list[str] | None = None) -> int:
         f"threshold scan {_f(gv['threshold_scan.mae_ev'])} eV (paper, Algorithm 1: 0.056)"
     )
     print(f"report: {args.report}" + ("  [SYNTHETIC labels: not comparable with the paper]" if synthetic else ""))
+    return 0
+
+
+def evaluate_phonon_stage(args, params, data, split, baselines, seed_dirs, data_info, cfg) -> int:
+    """Phonon data (manifest `spectrum: phonon`): dosforge.evaluate.phonon_run, one summary line per model."""
+    from dosforge.evaluate.phonon_run import evaluate_phonon
+
+    result = evaluate_phonon(
+        data, model_dirs=model_dirs(params, Path(args.models)), hosted_dirs=hosted_dirs(params, Path(args.models)),
+        seed_dirs=seed_dirs, primary_seed=params.get("seed"), baselines=baselines, metrics_dir=args.metrics,
+        plots_dir=args.plots, report_path=args.report, data_info=data_info, split=split,
+        dpi=int(cfg.get("dpi", 100)), log_mlflow=bool(cfg.get("mlflow", True)),
+    )  # fmt: skip
+    for name, m in {**result.baselines, **result.metrics, **result.hosted}.items():
+        if m.get("skipped"):
+            print(f"{name:16s} not trained: {m['reason']}")
+            continue
+        print(f"{name:16s} DOS MSE {_f(m['dos.mse'])}  MAE {_f(m['dos.mae'])}  R2 {_f(m['dos.r2'])}"
+              f"  WD {_f(m['dos.wd_cm'])} cm-1  EPDOS WD {_f(m['epdos.wd_cm'])} cm-1  (n={m['n_test']})")  # fmt: skip
+    label = "  [SYNTHETIC phonon labels (CHGNet + phonopy): not comparable with DFPT]" if data_info["synthetic"] else ""
+    print(f"report: {args.report}{label}")
     return 0
 
 

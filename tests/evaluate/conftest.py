@@ -107,3 +107,19 @@ def history_factory():
 def model_dir_factory(grid):
     """make(path, tasks, seed, n) -> a model directory (predictions + history) as training writes it."""
     return lambda path, tasks=TASKS, seed=0, n=8: write_model_dir(path, grid, tasks, seed, n)
+
+
+def _train_fixtures():
+    """The tiny processed data sets of tests/train (phonon_dirs), shared by file path as tests/families does."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "_train_conftest_eval", Path(__file__).parents[1] / "train" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+phonon_dirs = _train_fixtures().phonon_dirs

@@ -242,3 +242,12 @@ def test_non_finite_model_output_is_a_failure_not_a_number(predictor, silicon, g
     si, gan_r = wrapped.run(inputs, progress=False)
     assert isinstance(si, PredictionFailure) and si.reason == "model produced non-finite values for fermi"
     assert isinstance(gan_r, PredictionResult) and np.isfinite(gan_r.efermi)
+
+
+def test_a_phonon_checkpoint_is_refused_with_the_reason():
+    from dosforge.predict.predictor import CheckpointInfo
+
+    meta = {"grid": {"fmin": 0.0, "fmax": 1000.0, "points": 51, "unit": "cm^-1", "bins": 51}, "elements": [11, 17],
+            "model_config": {"tasks": ["dos", "epdos"]}}  # fmt: skip
+    with pytest.raises(ValueError, match="trained on phonon DOS"):
+        CheckpointInfo.from_meta(meta, "models/primary/best.pt")

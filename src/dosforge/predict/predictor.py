@@ -67,6 +67,11 @@ class CheckpointInfo:
         if isinstance(graph.get("params"), dict):  # the preprocess manifest's {"params": {...}, "keys": [...]}
             graph = graph["params"]
         grid = meta["grid"]
+        if meta.get("spectrum") == "phonon" or "emin" not in grid:
+            raise ValueError(
+                f"checkpoint {path or '?'} was trained on phonon DOS (grid in {grid.get('unit', 'cm^-1')}); "
+                "`dosforge predict` serves electron-DOS models: use a checkpoint trained with data.spectrum=electron"
+            )
         return cls(
             path=str(path),
             grid=EnergyGrid(float(grid["emin"]), float(grid["emax"]), int(grid["bins"])),
