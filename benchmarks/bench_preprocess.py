@@ -10,9 +10,11 @@ records are written in both raw formats: gzipped JSON (`<id>.json.gz`, what fetc
 for "before", `.dosrec` for "after". "before" is the code of `--before-rev` (default a4cec37, main before
 issue 14: one parent writing every shard, gzipped JSON records, pymatgen's SpacegroupAnalyzer), extracted
 with `git archive` and run in a subprocess; "after" is this checkout, also in a subprocess, so both pay the
-same start-up and neither sees the other's caches. Reading the records is part of what is timed; writing
-them is not. Graphs: dosforge.graph.build_graph, cutoff 4 A, 25 neighbours (as when 272/s was measured;
-params.yaml now uses 12, which is cheaper).
+same start-up and neither sees the other's caches. A `--before-rev` from issue 14 on (it has
+`preprocess/chunks.py`, e.g. 84f8a97) reads the same `.dosrec` records with the same params as "after", so only
+the code differs. Reading the records is part of what is timed; writing them is not. Graphs:
+dosforge.graph.build_graph, cutoff 4 A, 25 neighbours (as when 272/s was measured; params.yaml now uses 12,
+which is cheaper).
 Each run prints wall-clock materials/s and CPU ms per material (user + system of the process and its
 workers), whose inverse times the worker count is the rate idle cores would reach.
 """
@@ -150,7 +152,10 @@ def main(argv=None) -> int:
         )
         versions = [("after", REPO / "src", tmp / "raw-dosrec", {"chunk_records": 256})]
         before = extract_src(args.before_rev, tmp / "before") if args.before_rev else None
-        if before is not None:
+        if before is not None and (before / "dosforge/preprocess/chunks.py").exists():
+            # a revision from issue 14 on: the same .dosrec inputs and params, so only the code differs
+            versions.insert(0, (f"before ({args.before_rev})", before, tmp / "raw-dosrec", {"chunk_records": 256}))
+        elif before is not None:
             versions.insert(0, (f"before ({args.before_rev})", before, tmp / "raw-json", {"chunksize": 16}))
         for graphs in (False, True):
             digests = set()

@@ -56,3 +56,28 @@ def test_same_symbol_as_pymatgen_spacegroup_analyzer(rocksalt):
         for symprec in symmetry.SYMPRECS:
             sga = SpacegroupAnalyzer(s, symprec=symprec, angle_tolerance=symmetry.ANGLE_TOLERANCE)
             assert symmetry.spglib_point_group(symmetry.spglib_cell(s), symprec) == sga.get_point_group_symbol()
+
+
+def _numbers_by_in_and_index(structure) -> list[int]:
+    """spglib_cell's numbering as written before issue 14: `in`, then `index`."""
+    unique, numbers = [], []
+    for site in structure:
+        if site.species not in unique:
+            unique.append(site.species)
+        numbers.append(unique.index(site.species) + 1)
+    return numbers
+
+
+def test_species_numbers_in_order_of_first_appearance():
+    lattice = Lattice.cubic(4.0)
+    perovskite = Structure(
+        lattice, ["Ti", "O", "Sr", "O", "O"], [[0.5] * 3, [0.5, 0.5, 0], [0] * 3, [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    )
+    assert symmetry.spglib_cell(perovskite)[2] == [1, 2, 3, 2, 2]
+    # oxidation states make different species; equal ones share a number, however they were written
+    mixed = Structure(
+        lattice, ["Fe2+", "Fe3+", "O2-", "Fe2+", "O2-"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
+    )
+    assert symmetry.spglib_cell(mixed)[2] == [1, 2, 3, 1, 3]
+    for s in (perovskite, mixed):
+        assert symmetry.spglib_cell(s)[2] == _numbers_by_in_and_index(s)

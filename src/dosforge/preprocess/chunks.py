@@ -71,7 +71,8 @@ def finished_sidecar(job: ChunkJob) -> dict | None:
 
 def run_chunk(job: ChunkJob) -> dict:
     """Process the chunk's records (unless already done) and return its sidecar."""
-    from dosforge.preprocess.pipeline import init_worker, process_path
+    from dosforge.preprocess.pipeline import init_worker, process_paths
+    from dosforge.preprocess.stages import batches
 
     done = finished_sidecar(job)
     if done is not None:
@@ -80,8 +81,8 @@ def run_chunk(job: ChunkJob) -> dict:
     accepted, rejects, point_groups, fallbacks = [], [], Counter(), 0
     sources, synthetic, graph_keys = set(), set(), None
     scales, mode_fractions = {}, []  # phonon records only: the normalisation scale and modes inside the window
-    for path in job.paths:
-        result = process_path(Path(path))
+    # batch by batch, each batch stage by stage (`stages`): the results of one record at a time, less CPU
+    for result in (result for batch in batches(job.paths) for result in process_paths(batch)):
         if "reason" in result:
             rejects.append(result)
             continue

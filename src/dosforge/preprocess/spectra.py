@@ -1,8 +1,9 @@
 """Spin summation, Fermi alignment and PCHIP onto the project grid (paper section 4.1 and appendix B).
 
-PCHIP (Fritsch & Carlson, scipy's `PchipInterpolator`) as the paper prescribes: it is monotone on
-monotone data and does not overshoot, so a non-negative DOS stays non-negative. What a bin holds is
-`preprocess.resample` (`RESAMPLE_MODES`):
+PCHIP (Fritsch & Carlson) as the paper prescribes: it is monotone on monotone data and does not
+overshoot, so a non-negative DOS stays non-negative. `pchip` computes it for all of a material's
+spectra at once, bitwise as scipy's `PchipInterpolator` would (and did here before issue 14). What a
+bin holds is `preprocess.resample` (`RESAMPLE_MODES`):
 
 - `interpolate` (the default, the paper's: "interpolate onto a uniform 256-bin grid", appendix B):
   the PCHIP curve evaluated at the bin centre. A peak keeps its height (up to where the centres
@@ -23,10 +24,10 @@ padding would invent an empty band edge that the gap extraction would then read 
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from dosforge.config import choice
 from dosforge.grid import EnergyGrid
+from dosforge.preprocess import pchip
 
 # PCHIP slopes at a knot depend on its two neighbours, so keeping this many raw points beyond each
 # end of the window gives exactly the interpolant of the full grid inside the window, at lower cost.
@@ -53,11 +54,32 @@ def check_resample(mode: str) -> str:
     return choice(mode, RESAMPLE_MODES, "preprocess.resample")
 
 
-def _pchip_window(energies: np.ndarray, densities: np.ndarray, lo_e: float, hi_e: float) -> PchipInterpolator:
-    """The PCHIP interpolant of the raw points, built on the slice that determines it inside [lo_e, hi_e]."""
-    lo = max(int(np.searchsorted(energies, lo_e, side="right")) - 1 - _MARGIN, 0)
-    hi = min(int(np.searchsorted(energies, hi_e, side="left")) + 1 + _MARGIN, len(energies))
-    return PchipInterpolator(energies[lo:hi], densities[lo:hi], axis=0)
+def _window(energies: np.ndarray, edges: np.ndarray, efermi: float) -> slice:
+    """The raw points that determine the PCHIP interpolant over the grid (`edges` relative to E_F), plus
+    `_MARGIN` each side."""
+    lo = max(int(np.searchsorted(energies, edges[0] + efermi, side="right")) - 1 - _MARGIN, 0)
+    hi = min(int(np.searchsorted(energies, edges[-1] + efermi, side="left")) + 1 + _MARGIN, len(energies))
+    return slice(lo, hi)
+
+
+def _on_grid(x: np.ndarray, rows: np.ndarray, edges: np.ndarray, efermi: float, de: float, mode: str) -> np.ndarray:
+    """(K, P) spectra on the window's knots `x` -> (K, T) on the grid (`edges` relative to E_F), by `mode`."""
+    if mode == INTERPOLATE:
+        return pchip.evaluate(x, rows, 0.5 * (edges[1:] + edges[:-1]) + efermi)  # grid.centers + E_F
+    # clip the edges onto the knots so that a window end equal to the last knot (within round-off) is not
+    # an extrapolation
+    cumulative = pchip.antiderivative(x, rows, np.clip(edges + efermi, x[0], x[-1]))
+    return np.diff(cumulative, axis=1) / de
+
+
+def _resample_array(energies, densities, efermi: float, grid: EnergyGrid, mode: str) -> np.ndarray:
+    energies = np.asarray(energies, dtype=float)
+    densities = np.asarray(densities, dtype=float)
+    edges = grid.edges  # once: a grid recomputes its edges (and centres) on every access
+    w = _window(energies, edges, efermi)
+    rows = densities[w].T if densities.ndim == 2 else densities[None, w]
+    values = _on_grid(energies[w], rows, edges, efermi, grid.de, mode)
+    return values if densities.ndim == 2 else values[0]
 
 
 def bin_average(energies: np.ndarray, densities: np.ndarray, efermi: float, grid: EnergyGrid) -> np.ndarray:
@@ -66,16 +88,7 @@ def bin_average(energies: np.ndarray, densities: np.ndarray, efermi: float, grid
     `energies` (P,) absolute and increasing; `densities` (P,) or (P, K) for K spectra at once.
     Returns (T,) or (K, T). The window must be covered (see `window_covered`).
     """
-    energies = np.asarray(energies, dtype=float)
-    densities = np.asarray(densities, dtype=float)
-    edges = grid.edges + efermi
-    interp = _pchip_window(energies, densities, edges[0], edges[-1])
-    x = interp.x
-    # clip the evaluation points onto the knots so that a window end equal to the last knot (within
-    # round-off) is not an extrapolation
-    cumulative = interp.antiderivative()(np.clip(edges, x[0], x[-1]))
-    values = np.diff(cumulative, axis=0) / grid.de
-    return values.T if values.ndim == 2 else values
+    return _resample_array(energies, densities, efermi, grid, AVERAGE)
 
 
 def bin_centre_values(energies: np.ndarray, densities: np.ndarray, efermi: float, grid: EnergyGrid) -> np.ndarray:
@@ -84,21 +97,14 @@ def bin_centre_values(energies: np.ndarray, densities: np.ndarray, efermi: float
     Same arguments and shapes as `bin_average`. PCHIP does not overshoot, so the values stay >= 0
     for non-negative data.
     """
-    energies = np.asarray(energies, dtype=float)
-    densities = np.asarray(densities, dtype=float)
-    centres = grid.centers + efermi
-    interp = _pchip_window(energies, densities, grid.edges[0] + efermi, grid.edges[-1] + efermi)
-    values = interp(centres)
-    return values.T if values.ndim == 2 else values
+    return _resample_array(energies, densities, efermi, grid, INTERPOLATE)
 
 
 def resample(
     energies: np.ndarray, densities: np.ndarray, efermi: float, grid: EnergyGrid, mode: str = DEFAULT_RESAMPLE
 ) -> np.ndarray:
     """Raw spectra onto the grid by `mode` (`interpolate`: `bin_centre_values`; `average`: `bin_average`)."""
-    check_resample(mode)
-    fn = bin_centre_values if mode == INTERPOLATE else bin_average
-    return fn(energies, densities, efermi, grid)
+    return _resample_array(energies, densities, efermi, grid, check_resample(mode))
 
 
 def grid_spectra(
@@ -109,11 +115,25 @@ def grid_spectra(
     grid: EnergyGrid,
     mode: str = DEFAULT_RESAMPLE,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Spin-summed total DOS and per-element EPDOS on the grid, resampled (`mode`) in one PCHIP call."""
-    symbols = list(elements)
-    columns = [spin_sum(total)] + [spin_sum(elements[s]) for s in symbols]
-    gridded = resample(energies, np.stack(columns, axis=1), efermi, grid, mode)
-    return gridded[0], {s: gridded[i + 1] for i, s in enumerate(symbols)}
+    """Spin-summed total DOS and per-element EPDOS on the grid, resampled (`mode`) in one PCHIP call.
+
+    Returns the total (T,) and {element: (T,)}, rows of one (1 + elements, T) array.
+    """
+    check_resample(mode)
+    energies = np.asarray(energies, dtype=float)
+    edges = grid.edges
+    w = _window(energies, edges, efermi)
+    channels = [total] + [elements[s] for s in elements]
+    # spin-summed on the window only: the sum is elementwise, so the values are those of `spin_sum`
+    rows = np.empty((len(channels), w.stop - w.start))
+    for row, spins in zip(rows, channels, strict=True):
+        up = np.asarray(spins["up"], dtype=float)[w]
+        if spins.get("down") is not None:
+            np.add(up, np.asarray(spins["down"], dtype=float)[w], out=row)
+        else:
+            row[:] = up
+    gridded = _on_grid(energies[w], rows, edges, efermi, grid.de, mode)
+    return gridded[0], dict(zip(elements, gridded[1:], strict=True))
 
 
 def element_residual(dos: np.ndarray, epdos_sum: np.ndarray) -> float:

@@ -42,9 +42,14 @@ def spglib_cell(structure: Structure) -> tuple:
     unique: list = []
     numbers = []
     for site in structure:
-        if site.species not in unique:
-            unique.append(site.species)
-        numbers.append(unique.index(site.species) + 1)
+        species = site.species
+        # the first equal one, as `unique.index` finds it (Composition equality has a tolerance, so it is not
+        # a hash lookup), in one pass instead of `in` + `index`: Composition.__eq__ is the cost here
+        number = next((k for k, u in enumerate(unique, 1) if u is species or u == species), 0)
+        if not number:
+            unique.append(species)
+            number = len(unique)
+        numbers.append(number)
     return structure.lattice.matrix, structure.frac_coords, numbers
 
 
