@@ -28,6 +28,13 @@ def stand_in_graph(structure) -> dict[str, np.ndarray]:
     return {"edge_index": edge_index, "edge_len": dist[:, None].astype(np.float32)}
 
 
+def graph_failing_for_gan(structure) -> dict[str, np.ndarray]:
+    """`stand_in_graph`, except that it raises for the 4-site GaN cell: a graph-construction reject."""
+    if len(structure) == 4:
+        raise ValueError("no neighbours")
+    return stand_in_graph(structure)
+
+
 def complete_dos(material_id: str) -> CompleteDos:
     name, index = REAL[material_id]
     with gzip.open(FIXTURES / name, "rt", encoding="utf-8") as fh:

@@ -7,7 +7,7 @@ import csv
 
 import numpy as np
 import pytest
-from real_fixtures import complete_dos, stand_in_graph
+from real_fixtures import complete_dos, graph_failing_for_gan
 
 from dosforge.io import write_json
 from dosforge.preprocess import preprocess, validate
@@ -88,12 +88,6 @@ def _mutations():
     }
 
 
-def _failing_graph(structure):
-    if len(structure) == 4:  # GaN: the builder raises for it
-        raise ValueError("no neighbours")
-    return stand_in_graph(structure)
-
-
 @pytest.fixture(scope="module")
 def crafted(tmp_path_factory):
     raw = tmp_path_factory.mktemp("crafted_raw")
@@ -115,7 +109,7 @@ def crafted(tmp_path_factory):
     expected["huge"] = "too many sites"
     out = tmp_path_factory.mktemp("crafted_processed")
     params = {"grid": {"emin": -10.0, "emax": 10.0, "bins": 256}, "preprocess": {"workers": 1}}
-    manifest = preprocess(raw, out, params, graph_builder=_failing_graph, progress=False)
+    manifest = preprocess(raw, out, params, graph_builder=graph_failing_for_gan, progress=False)
     with open(out / "rejects.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return manifest, rows, expected

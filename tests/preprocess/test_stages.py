@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 import pytest
-from real_fixtures import GRID, complete_dos, stand_in_graph
+from real_fixtures import GRID, complete_dos, graph_failing_for_gan, stand_in_graph
 
 from dosforge.grid import EnergyGrid
 from dosforge.preprocess import stages, validate
@@ -28,12 +28,6 @@ def test_run_moves_every_work_through_a_stage_before_the_next():
     assert log == [(0, "a"), (0, "b"), (0, "c"), (1, "a"), (1, "c"), (2, "a")]
     assert stages.run([]) == []
     assert [len(b) for b in stages.batches(range(70), 32)] == [32, 32, 6]
-
-
-def _graph_fails_for_gan(structure):
-    if len(structure) == 4:  # GaN
-        raise ValueError("no neighbours")
-    return stand_in_graph(structure)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +67,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def test_batch_results_equal_one_by_one(mixed_records):
-    init_worker(EnergyGrid.from_params({"grid": GRID}), _graph_fails_for_gan, "interpolate")
+    init_worker(EnergyGrid.from_params({"grid": GRID}), graph_failing_for_gan, "interpolate")
     alone = [process_path(p) for p in mixed_records]
     together = process_paths(mixed_records)
     assert len(together) == len(alone) == 7

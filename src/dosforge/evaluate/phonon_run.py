@@ -66,10 +66,16 @@ def evaluate_phonon(data, *, model_dirs: dict, hosted_dirs: dict, seed_dirs: dic
     skipped: dict[str, str] = {}
 
     def figures(name: str, pred, rows=None) -> list[Path]:
-        made = [plot_phonon_panels(pred, scorer.freqs, plots_dir / "spectra" / f"{name}.png", dpi=dpi, model_name=name)]
-        if np.isfinite(np.asarray(pred.dos_pred, float)).all():
-            made.append(plot_mode_parity(scorer.ratios(pred, "dos_true"), scorer.ratios(pred, "dos_pred"),
-                                         plots_dir / "parity" / f"{name}.png", dpi, name))  # fmt: skip
+        made = [
+            plot_phonon_panels(pred, scorer.freqs, plots_dir / "spectra" / f"{name}.png", dpi=dpi, model_name=name),
+            plot_mode_parity(
+                scorer.ratios(pred, "dos_true"),
+                scorer.ratios(pred, "dos_pred"),
+                plots_dir / "parity" / f"{name}.png",
+                dpi,
+                name,
+            ),
+        ]  # fmt: skip  (None without a DOS)
         if rows is not None:
             write_curve_csv(rows, plots_dir / "curves" / f"{name}.csv")
             made.append(plot_learning_curves(rows, plots_dir / "learning_curves" / f"{name}.png", dpi, name))
