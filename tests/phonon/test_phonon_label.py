@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dosforge.phonon.label import LabelParams, label_phonons, supercell_size
+from dosforge.phonon.label import LabelParams, forces, label_phonons, supercell_size
 from dosforge.phonon.validate import check_phonon_record, mode_count
 from dosforge.sources.embedded import entry_structure, load_bundle
 from dosforge.sources.embedded_phonon import _label_job
@@ -60,6 +60,32 @@ def test_supercell_rule():
     assert supercell_size(si, LabelParams()) == [2, 2, 2]  # below 8 sites
     assert supercell_size(si * (2, 2, 2), LabelParams()) == [1, 1, 1]  # 16 sites
     assert supercell_size(si, LabelParams(supercell_min_length=12.0)) == [4, 4, 4]  # a ~3.9 A primitive cell
+
+
+def test_supercell_atom_bound():
+    si = entry_structure(entry("proto-A4-Si"))  # 2 sites, ~3.9 A along each axis
+    unbounded = LabelParams(supercell_min_length=16.0, supercell_max_atoms=0)
+    assert supercell_size(si, unbounded) == [5, 5, 5]  # 250 atoms
+    assert supercell_size(si, LabelParams(supercell_min_length=16.0)) == [4, 4, 4]  # default bound: 128 atoms
+    assert supercell_size(si, LabelParams(supercell_max_atoms=10)) == [1, 2, 2]  # even the 2x2x2 rule gives way
+    assert supercell_size(si, LabelParams(supercell_max_atoms=1)) == [1, 1, 1]  # never below the cell itself
+    long_c = si.copy()
+    long_c.make_supercell([1, 1, 3])  # 6 sites, c ~3x longer: shortened along c first
+    assert supercell_size(long_c, LabelParams(supercell_min_length=12.0, supercell_max_atoms=0)) == [4, 4, 2]
+    assert supercell_size(long_c, LabelParams(supercell_min_length=12.0, supercell_max_atoms=96)) == [4, 4, 1]
+
+
+def test_force_batches_change_memory_not_forces():
+    si = entry_structure(entry("proto-A4-Si")) * (2, 2, 2)  # 16 atoms
+    cells = []
+    for shift in (0.0, 0.01, 0.02):
+        cell = si.copy()
+        cell.translate_sites([0], [shift, 0.0, 0.0], frac_coords=False)
+        cells.append(cell)
+    one_by_one = forces(cells, LabelParams().checkpoint, batch_atoms=1)
+    together = forces(cells, LabelParams().checkpoint, batch_atoms=48)
+    assert one_by_one.shape == (3, 16, 3) and np.abs(one_by_one[1]).max() > 1e-3  # a displaced atom feels a force
+    assert np.array_equal(one_by_one, together)
 
 
 def test_label_of_a_structure_is_independent_of_its_setting():

@@ -66,6 +66,36 @@ def test_tiny_scarcity_run_writes_report(tmp_path, monkeypatch):
     assert len({r["steps"] for r in out["runs"]}) == 1  # every run takes the same optimiser steps
     assert out["verdict"] in ("helps", "harms", "inconclusive") and out["gains"]["50.dos.wd_bins"]["n"] == 2
     assert "SYNTHETIC" in (tmp_path / "r.md").read_text() and (tmp_path / "p.png").stat().st_size > 1000
+    nn = out["table"]["50.baseline_composition_nn.dos.wd_bins"]  # baselines fitted on each seed's subset
+    assert len(nn["values"]) == 2 and all(v > 0 for v in nn["values"])
+    report = (tmp_path / "r.md").read_text()
+    assert "composition_nn (baseline)" in report and "](p.png)" in report  # the image link is relative to the report
+    assert out["command"].startswith("python -m dosforge.pretrain.scarcity --params")
     mtime = (tmp_path / "runs" / "50pct-scratch-seed1" / "result.json").stat().st_mtime
     assert main(args) == 0  # resumed: every run is read back, none retrained
     assert (tmp_path / "runs" / "50pct-scratch-seed1" / "result.json").stat().st_mtime == mtime
+
+
+def test_seeds_split_over_processes_then_one_report(tmp_path, monkeypatch):
+    """--num-threads 1 with --seeds split among processes; a last call with every seed retrains nothing."""
+    processed, split = write_processed(tmp_path / "data", PARAMS["graph"])
+    monkeypatch.setattr(corpus_module, "bundle_structures", lambda: [(f"s{i}", s) for i, s in
+                                                                     enumerate(small_structures())])  # fmt: skip
+    run_pretraining(PARAMS, split_dir=split, out_dir=tmp_path / "pt", mlflow=False, progress=False)
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(PARAMS))
+    common = ["--params", str(params_path), "--processed", str(processed), "--split", str(split),
+              "--pretrain", str(tmp_path / "pt"), "--out", str(tmp_path / "runs"), "--fractions", "50",
+              "--epochs", "1", "--num-threads", "1", "--quiet", "--plot", str(tmp_path / "p.png")]  # fmt: skip
+    with pytest.warns(UserWarning, match="OneCycle"):
+        for seed in ("1", "2"):
+            assert main([*common, "--seeds", seed, "--metrics", str(tmp_path / f"m{seed}.json"),
+                         "--report", str(tmp_path / f"r{seed}.md")]) == 0  # fmt: skip
+    runs = sorted((tmp_path / "runs").glob("*/result.json"))
+    mtimes = [r.stat().st_mtime for r in runs]
+    assert len(runs) == 4
+    assert main([*common, "--seeds", "1", "2", "--metrics", str(tmp_path / "m.json"),
+                 "--report", str(tmp_path / "r.md")]) == 0  # fmt: skip
+    assert [r.stat().st_mtime for r in runs] == mtimes  # every run read back
+    out = read_json(tmp_path / "m.json")
+    assert {r["num_threads"] for r in out["runs"]} == {1} and out["gains"]["50.dos.wd_bins"]["n"] == 2

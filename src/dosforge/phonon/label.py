@@ -35,6 +35,8 @@ class LabelParams:
     displacement: float = 0.01  # A, finite displacement (issue 11)
     supercell_below: int = 8  # primitive cells with fewer sites get a 2x2x2 supercell, others 1x1x1 ...
     supercell_min_length: float = 0.0  # A; ... raised per axis to at least this length (0 = the plain rule)
+    supercell_max_atoms: int = 128  # ... and lowered back to at most this many atoms (0 = no bound)
+    force_batch_atoms: int = 256  # CHGNet force batches hold at most this many atoms (>= 1 supercell); memory only
     mesh: float = 40.0  # A, phonopy's length-based Gamma-centred mesh (subdivisions ~ mesh * |b_i|)
     sigma_cm: float = 8.0  # cm^-1, Gaussian broadening of the DOS
     step_cm: float = 2.0  # cm^-1, frequency step of the raw DOS
@@ -114,10 +116,17 @@ def relax(structure: Structure, params: LabelParams) -> tuple[Structure, tuple[i
     return structure, (steps[0], steps[1])
 
 
-def forces(structures: list[Structure], checkpoint: str) -> np.ndarray:
-    preds = load_model(checkpoint).predict_structure(structures, task="ef", batch_size=16)
-    preds = preds if isinstance(preds, list) else [preds]
-    return np.array([np.asarray(p["f"], dtype=float) for p in preds])
+def forces(structures: list[Structure], checkpoint: str, batch_atoms: int = 256) -> np.ndarray:
+    """CHGNet forces, in batches of at most `batch_atoms` atoms: its autograd graph takes ~10-20 MB per supercell
+    atom (measured: sixteen 96-atom supercells of one oxide went past 22 GB, one alone peaked at 2.7 GB). The
+    forces of a structure do not depend on its batch (checked bitwise), so the batch size never changes a label."""
+    model = load_model(checkpoint)
+    per_batch = max(1, batch_atoms // max(1, len(structures[0])))
+    out = []
+    for start in range(0, len(structures), per_batch):
+        preds = model.predict_structure(structures[start : start + per_batch], task="ef", batch_size=per_batch)
+        out += preds if isinstance(preds, list) else [preds]
+    return np.array([np.asarray(p["f"], dtype=float) for p in out])
 
 
 def label_phonons(structure: Structure, params: LabelParams) -> PhononLabel:
@@ -137,7 +146,7 @@ def label_phonons(structure: Structure, params: LabelParams) -> PhononLabel:
         phonon = Phonopy(unit, np.diag(n), primitive_matrix="P", symprec=params.symprec, log_level=0)
         phonon.generate_displacements(distance=params.displacement)
         supercells = [_to_structure(phonon.supercell), *map(_to_structure, phonon.supercells_with_displacements)]
-        f = forces(supercells, params.checkpoint)
+        f = forces(supercells, params.checkpoint, params.force_batch_atoms)
         phonon.forces = f[1:] - f[0]
         phonon.produce_force_constants()
         phonon.symmetrize_force_constants()
@@ -164,10 +173,18 @@ def label_phonons(structure: Structure, params: LabelParams) -> PhononLabel:
 
 def supercell_size(cell: Structure, params: LabelParams) -> list[int]:
     """2 along every axis when the cell has fewer than `supercell_below` sites, else 1; then raised
-    per axis until the supercell is at least `supercell_min_length` long there (0 = off)."""
+    per axis until the supercell is at least `supercell_min_length` long there (0 = off); then, while it
+    has more than `supercell_max_atoms` atoms, the axis along which the supercell is longest is shortened
+    by one cell (never below 1): the 10 A rule once built a supercell whose forces exhausted 24 GB."""
     base = 2 if len(cell) < params.supercell_below else 1
     lengths = cell.lattice.abc
-    return [max(base, int(np.ceil(params.supercell_min_length / a - 1e-9))) for a in lengths]
+    n = [max(base, int(np.ceil(params.supercell_min_length / a - 1e-9))) for a in lengths]
+    while params.supercell_max_atoms and len(cell) * int(np.prod(n)) > params.supercell_max_atoms:
+        longest = max((i for i in range(3) if n[i] > 1), key=lambda i: (n[i] * lengths[i], -i), default=None)
+        if longest is None:
+            break  # the cell itself: nothing left to shorten
+        n[longest] -= 1
+    return n
 
 
 def _grid(fmin_cm: float, fmax_cm: float, params: LabelParams) -> np.ndarray:

@@ -2,6 +2,8 @@
 
     python -m dosforge.pretrain.scarcity                      # 10/25/50/100 %, scratch vs pretrained, seeds 42-44
     python -m dosforge.pretrain.scarcity --fractions 10 100 --seeds 42 --epochs 2   # a quick look
+    python -m dosforge.pretrain.scarcity --num-threads 1 --seeds 42 & ... --seeds 43 & wait   # one process per core,
+    python -m dosforge.pretrain.scarcity --num-threads 1     # then every seed: all cached, writes the report
 
 For each seed and fraction, the primary model (params.yaml `model`, `train`, `loss`) is trained on a nested,
 point-group-stratified subset of the training split (`subsets.nested_subsets`), with the normalisation refit
@@ -29,7 +31,9 @@ ENDPOINTS = ("dos.wd_bins", "gap.mae_ev")  # primary, secondary
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
-def run_one(params, processed, split, pct, subset, arm, seed, encoder, out_dir: Path, epochs, progress) -> dict:
+def run_one(
+    params, processed, split, pct, subset, arm, seed, encoder, out_dir: Path, epochs, progress, num_threads=None
+) -> dict:
     """Train one (fraction, arm, seed) run and return its test metrics (cached by fingerprint)."""
     from dosforge.grid import EnergyGrid
     from dosforge.metrics import compute_metrics, json_ready
@@ -41,7 +45,8 @@ def run_one(params, processed, split, pct, subset, arm, seed, encoder, out_dir: 
     from dosforge.train.loop import train_model
     from dosforge.train.run import build_loss_config, build_model_config, data_source, graph_params
 
-    section = dict(params.get("train") or {}, **({"epochs": epochs} if epochs else {}))
+    overrides = {"epochs": epochs, "num_threads": num_threads}
+    section = dict(params.get("train") or {}, **{k: v for k, v in overrides.items() if v})
     train_config = resolve_train_config(section)
     model_config = build_model_config(params, params.get("model") or {})
     grid = EnergyGrid.from_params(params)
@@ -98,12 +103,31 @@ def run_one(params, processed, split, pct, subset, arm, seed, encoder, out_dir: 
         "seed": seed,
         "n_labels": len(subset),
         "steps": steps,
+        "num_threads": train_config.num_threads,
         "best_epoch": summary["best_epoch"],
         "seconds": time.perf_counter() - t0,
         "metrics": metrics,
     }
     write_json(result_path, result)
     return result
+
+
+def subset_baselines(params, processed, split, subsets_by_seed: dict[int, dict[int, list[str]]]) -> list[dict]:
+    """The mean and composition-neighbour baselines fitted on each seed's subset (not the full split), scored on
+    the whole test set: the floor a model trained on the same labels must clear (seconds, never cached)."""
+    from dosforge.evaluate.baselines import BaselineConfig, run_baselines
+    from dosforge.grid import EnergyGrid
+    from dosforge.metrics import TASKS, compute_metrics, json_ready
+
+    config = BaselineConfig.from_params((params.get("evaluate") or {}).get("baselines"))
+    grid = EnergyGrid.from_params(params)
+    rows = []
+    for seed, subsets in subsets_by_seed.items():
+        for pct, subset in subsets.items():
+            for name, baseline in run_baselines(processed, {"train": subset, "test": split["test"]}, config).items():
+                metrics = json_ready(compute_metrics(baseline.predictions, grid, TASKS))
+                rows.append({"pct": pct, "arm": f"baseline_{name}", "seed": seed, "metrics": metrics})
+    return rows
 
 
 def paired_gain(results: list[dict], pct: int, key: str) -> dict:
@@ -139,11 +163,11 @@ def verdict(gain: dict) -> str:
     return "inconclusive"
 
 
-def summarise(results: list[dict], fractions: list[int]) -> dict:
+def summarise(results: list[dict], fractions: list[int], baselines: list[dict] = ()) -> dict:
     table = {}
     for pct in fractions:
-        for arm in ARMS:
-            rows = [r for r in results if r["pct"] == pct and r["arm"] == arm]
+        for arm in (*ARMS, *sorted({r["arm"] for r in baselines})):
+            rows = [r for r in (*results, *baselines) if r["pct"] == pct and r["arm"] == arm]
             for key in ENDPOINTS:
                 v = np.array([r["metrics"].get(key, math.nan) for r in rows], dtype=float)
                 table[f"{pct}.{arm}.{key}"] = {
@@ -171,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fractions", type=int, nargs="+", default=[10, 25, 50, 100])
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     ap.add_argument("--epochs", type=int, default=None, help="train.epochs override (default: params / preset)")
+    ap.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="train.num_threads override: 1 lets one process per core share the runs (split --seeds among them; "
+        "a last call with every seed finds the results cached and writes the report)",
+    )
     ap.add_argument("--metrics", default="metrics/label_scarcity.json")
     ap.add_argument("--report", default="reports/label_scarcity.md")
     ap.add_argument("--plot", default="plots/label_scarcity.png")
@@ -192,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         groups = [processed.point_group[processed.index(i)] for i in split["train"]]
         min_group = int((params.get("split") or {}).get("min_group_size", 7))
-        results = []
+        results, subsets_by_seed = [], {}
         for seed in args.seeds:
-            subsets = nested_subsets(split["train"], groups, args.fractions, seed, min_group)
+            subsets = subsets_by_seed[seed] = nested_subsets(split["train"], groups, args.fractions, seed, min_group)
             for pct in sorted(args.fractions):
                 for arm in ARMS:
                     run_dir = Path(args.out) / f"{pct}pct-{arm}-seed{seed}"
@@ -210,14 +241,17 @@ def main(argv: list[str] | None = None) -> int:
                         run_dir,
                         args.epochs,
                         progress=not args.quiet,
+                        num_threads=args.num_threads,
                     )
                     results.append(r)
                     print(
                         f"scarcity: {pct:3d} % {arm:10s} seed {seed}: DOS WD {r['metrics']['dos.wd_bins']:.3f} "
                         f"bins, E_g MAE {r['metrics']['gap.mae_ev']:.3f} eV ({r['seconds']:.0f} s)"
                     )
-        summary = summarise(results, sorted(args.fractions))
+        baselines = subset_baselines(params, processed, split, subsets_by_seed)
+        summary = summarise(results, sorted(args.fractions), baselines)
         out = {
+            "command": " ".join(["python -m dosforge.pretrain.scarcity", *(sys.argv[1:] if argv is None else argv)]),
             "fractions_pct": sorted(args.fractions),
             "seeds": args.seeds,
             "encoder_sha256": encoder[1]["sha256"],

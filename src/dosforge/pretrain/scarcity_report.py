@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from dosforge.io import atomic_path, read_json, write_text
 from dosforge.pretrain.scarcity import ARMS, ENDPOINTS
 
 LABELS = {"dos.wd_bins": "test DOS WD (bins)", "gap.mae_ev": "test E_g MAE (eV)"}
+STYLES = {
+    "scratch": {"marker": "o"},
+    "pretrained": {"marker": "s"},
+    "baseline_composition_nn": {"marker": "^", "linestyle": "--", "color": "grey"},
+    "baseline_mean": {"marker": "v", "linestyle": ":", "color": "grey"},
+}
+
+
+def _arms(out: dict) -> list[str]:
+    """Baselines first (fitted on the same subset), then the two model arms: every report shows the floor."""
+    present = {key.split(".")[1] for key in out["table"]}
+    return [a for a in ("baseline_mean", "baseline_composition_nn", *ARMS) if a in present]
+
+
+def _name(arm: str) -> str:
+    return arm.replace("baseline_", "") + (" (baseline)" if arm.startswith("baseline_") else "")
 
 
 def write_plot(out: dict, path: str | Path) -> None:
@@ -20,10 +37,11 @@ def write_plot(out: dict, path: str | Path) -> None:
     fractions = out["fractions_pct"]
     fig, axes = plt.subplots(1, len(ENDPOINTS), figsize=(5 * len(ENDPOINTS), 3.6))
     for ax, key in zip(axes, ENDPOINTS, strict=True):
-        for arm, marker in zip(ARMS, ("o", "s"), strict=True):
+        for arm in _arms(out):
             cells = [out["table"][f"{p}.{arm}.{key}"] for p in fractions]
             sd = [0.0 if math.isnan(c["sd"]) else c["sd"] for c in cells]
-            ax.errorbar(fractions, [c["mean"] for c in cells], yerr=sd, marker=marker, capsize=3, label=arm)
+            style = STYLES.get(arm, {"marker": "o"})
+            ax.errorbar(fractions, [c["mean"] for c in cells], yerr=sd, capsize=3, label=_name(arm), **style)
         ax.set_xscale("log")
         ax.set_xticks(fractions, [f"{p} %" for p in fractions])
         ax.set_xlabel("training labels used")
@@ -66,21 +84,30 @@ def write_report(out: dict, path: str | Path, plot: str | Path, pretrain_dir: st
         f"**Verdict ({out['primary_endpoint']}, rule of docs/pretraining.md fixed before running): {out['verdict']}.**",
         "",
         "| labels | "
-        + " | ".join(f"{LABELS[k]} {a}" for k in ENDPOINTS for a in ARMS)
+        + " | ".join(f"{LABELS[k]} {_name(a)}" for k in ENDPOINTS for a in _arms(out))
         + " | gain DOS WD [95 % CI] (wins) | gain E_g MAE [95 % CI] (wins) |",
-        "|---" * (2 + 2 * len(ENDPOINTS) + 1) + "|",
+        "|---" * (1 + len(_arms(out)) * len(ENDPOINTS) + len(ENDPOINTS)) + "|",
     ]
     for p in out["fractions_pct"]:
-        cells = [_fmt(out["table"][f"{p}.{a}.{k}"]) for k in ENDPOINTS for a in ARMS]
+        cells = [_fmt(out["table"][f"{p}.{a}.{k}"]) for k in ENDPOINTS for a in _arms(out)]
         gains = [_gain(out["gains"][f"{p}.{k}"]) for k in ENDPOINTS]
         lines.append(f"| {p} % | " + " | ".join(cells + gains) + " |")
     lines += [
         "",
-        "Gain g = (scratch − pretrained) / scratch per seed; positive means pretraining lowered the error.",
+        "Gain g = (scratch − pretrained) / scratch per seed; positive means pretraining lowered the error. "
+        "Baselines (training mean, composition nearest neighbour) are fitted on the same subset of labels.",
         "",
-        f"![curve]({Path(plot).as_posix()})",
+        f"![curve]({Path(os.path.relpath(Path(plot).resolve(), Path(path).resolve().parent)).as_posix()})",
         "",
     ]
+    if out.get("command"):
+        threads = sorted({r.get("num_threads") for r in out["runs"]} - {None})
+        lines[2:2] = [
+            f"Produced by `{out['command']}` ({len(out['runs'])} trainings, {threads or '?'} thread(s) "
+            "each; every run is cached in its folder, so per-seed processes give the same numbers).",
+            "",
+        ]
+
     summary_path = Path(pretrain_dir) / "summary.json"
     if summary_path.is_file():
         s = read_json(summary_path)
