@@ -101,9 +101,9 @@ def write_report(out: dict, path: str | Path, plot: str | Path, pretrain_dir: st
         "",
     ]
     if out.get("command"):
-        threads = sorted({r.get("num_threads") for r in out["runs"]} - {None})
+        threads = ", ".join(map(str, sorted({r.get("num_threads") for r in out["runs"]} - {None}))) or "?"
         lines[2:2] = [
-            f"Produced by `{out['command']}` ({len(out['runs'])} trainings, {threads or '?'} thread(s) "
+            f"Produced by `{out['command']}` ({len(out['runs'])} trainings, {threads} thread(s) "
             "each; every run is cached in its folder, so per-seed processes give the same numbers).",
             "",
         ]
