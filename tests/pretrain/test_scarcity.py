@@ -48,15 +48,20 @@ def test_decision_rule():
     assert verdict(paired_gain(runs([10], [5.0]), 10, "k")) == "inconclusive"  # one seed decides nothing
 
 
-def test_tiny_scarcity_run_writes_report(tmp_path, monkeypatch):
+def _pretrained_inputs(tmp_path, monkeypatch) -> list[str]:
+    """A tiny processed set, its split, a pretrained encoder and params.yaml: the check's common arguments."""
     processed, split = write_processed(tmp_path / "data", PARAMS["graph"])
     monkeypatch.setattr(corpus_module, "bundle_structures", lambda: [(f"s{i}", s) for i, s in
                                                                      enumerate(small_structures())])  # fmt: skip
     run_pretraining(PARAMS, split_dir=split, out_dir=tmp_path / "pt", mlflow=False, progress=False)
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(PARAMS))
-    args = ["--params", str(params_path), "--processed", str(processed), "--split", str(split),
-            "--pretrain", str(tmp_path / "pt"), "--out", str(tmp_path / "runs"), "--fractions", "50", "100",
+    return ["--params", str(params_path), "--processed", str(processed), "--split", str(split),
+            "--pretrain", str(tmp_path / "pt"), "--out", str(tmp_path / "runs")]  # fmt: skip
+
+
+def test_tiny_scarcity_run_writes_report(tmp_path, monkeypatch):
+    args = [*_pretrained_inputs(tmp_path, monkeypatch), "--fractions", "50", "100",
             "--seeds", "1", "2", "--epochs", "1", "--metrics", str(tmp_path / "m.json"),
             "--report", str(tmp_path / "r.md"), "--plot", str(tmp_path / "p.png"), "--quiet"]  # fmt: skip
     with pytest.warns(UserWarning, match="OneCycle"):
@@ -78,15 +83,8 @@ def test_tiny_scarcity_run_writes_report(tmp_path, monkeypatch):
 
 def test_seeds_split_over_processes_then_one_report(tmp_path, monkeypatch):
     """--num-threads 1 with --seeds split among processes; a last call with every seed retrains nothing."""
-    processed, split = write_processed(tmp_path / "data", PARAMS["graph"])
-    monkeypatch.setattr(corpus_module, "bundle_structures", lambda: [(f"s{i}", s) for i, s in
-                                                                     enumerate(small_structures())])  # fmt: skip
-    run_pretraining(PARAMS, split_dir=split, out_dir=tmp_path / "pt", mlflow=False, progress=False)
-    params_path = tmp_path / "params.yaml"
-    params_path.write_text(yaml.safe_dump(PARAMS))
-    common = ["--params", str(params_path), "--processed", str(processed), "--split", str(split),
-              "--pretrain", str(tmp_path / "pt"), "--out", str(tmp_path / "runs"), "--fractions", "50",
-              "--epochs", "1", "--num-threads", "1", "--quiet", "--plot", str(tmp_path / "p.png")]  # fmt: skip
+    common = [*_pretrained_inputs(tmp_path, monkeypatch), "--fractions", "50", "--epochs", "1",
+              "--num-threads", "1", "--quiet", "--plot", str(tmp_path / "p.png")]  # fmt: skip
     with pytest.warns(UserWarning, match="OneCycle"):
         for seed in ("1", "2"):
             assert main([*common, "--seeds", seed, "--metrics", str(tmp_path / f"m{seed}.json"),
