@@ -121,11 +121,14 @@ def subset_baselines(params, processed, split, subsets_by_seed: dict[int, dict[i
 
     config = BaselineConfig.from_params((params.get("evaluate") or {}).get("baselines"))
     grid = EnergyGrid.from_params(params)
-    rows = []
+    rows, scored = [], {}  # scored: one fit per distinct subset (every seed's 100 % is the whole split)
     for seed, subsets in subsets_by_seed.items():
         for pct, subset in subsets.items():
-            for name, baseline in run_baselines(processed, {"train": subset, "test": split["test"]}, config).items():
-                metrics = json_ready(compute_metrics(baseline.predictions, grid, TASKS))
+            key = tuple(subset)
+            if key not in scored:
+                fitted = run_baselines(processed, {"train": subset, "test": split["test"]}, config)
+                scored[key] = {n: json_ready(compute_metrics(b.predictions, grid, TASKS)) for n, b in fitted.items()}
+            for name, metrics in scored[key].items():
                 rows.append({"pct": pct, "arm": f"baseline_{name}", "seed": seed, "metrics": metrics})
     return rows
 
